@@ -1,0 +1,1 @@
+"""Build contexts of the workspace images, shipped as package data ``workspace_launcher._images``."""

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine: installs and starts what it needs (Docker
+# engine, base image, virtual environment), then runs unit and integration tests.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup-host.sh"
+setup_host "[test]"
+cd "$REPO_ROOT"
+say "running the tests"
+# Builds behind a TLS-intercepting proxy need the host's CA bundle (see ImageBuilder.extra_ca_bundle).
+export WORKSPACE_LAUNCHER_TEST_CA_BUNDLE="${WORKSPACE_LAUNCHER_TEST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+exec "$VENV/bin/python" -m pytest "$@"

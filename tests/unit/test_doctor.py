@@ -1,0 +1,50 @@
+"""The doctor's verdicts, from facts made up for hosts we do not have."""
+
+from __future__ import annotations
+
+from workspace_launcher.doctor import FAIL, OK, WARN, HostFacts, evaluate
+from workspace_launcher.gpus import Gpu
+
+H100 = Gpu(index=0, uuid="GPU-1", name="H100", memory_mib=81559, vendor="nvidia")
+MI300 = Gpu(index=0, uuid="amd-renderD128", name="MI300X", memory_mib=0, vendor="amd", device_paths=("/dev/dri/renderD128",))
+HEALTHY = dict(engine_version={"Version": "20.10.24", "ApiVersion": "1.41"}, disk_free_bytes=100 * 1024**3)
+
+
+def levels(facts: HostFacts) -> dict[str, str]:
+    return {c.name: c.level for c in evaluate(facts)}
+
+
+def test_unreachable_engine_fails_with_the_fix():
+    checks = evaluate(HostFacts(engine_error="connection refused"))
+    assert checks[0].level == FAIL
+    assert "dockerd" in checks[0].fix
+
+
+def test_cpu_only_host_without_runtime_is_a_warning_not_a_failure():
+    found = levels(HostFacts(**HEALTHY, base_images={"workspace-launcher/base:bookworm": True}))
+    assert found == {"engine": OK, "nvidia runtime": WARN, "amd runtime": OK, "gpus": WARN, "base image": OK, "disk": OK}
+
+
+def test_nvidia_gpus_without_runtime_fail_and_name_the_toolkit():
+    checks = evaluate(HostFacts(**HEALTHY, gpus=[H100], gpu_source="nvml"))
+    runtime = next(c for c in checks if c.name == "nvidia runtime")
+    assert runtime.level == FAIL and "nvidia-container-toolkit" in runtime.fix
+    assert next(c for c in checks if c.name == "gpus").level == OK
+
+
+def test_nvidia_runtime_registered_in_the_engine():
+    facts = HostFacts(**HEALTHY, gpus=[H100], engine_info={"Runtimes": {"nvidia": {}, "runc": {}}})
+    assert levels(facts)["nvidia runtime"] == OK
+
+
+def test_amd_needs_kfd():
+    assert levels(HostFacts(**HEALTHY, gpus=[MI300], amd_kfd=False))["amd runtime"] == FAIL
+    assert levels(HostFacts(**HEALTHY, gpus=[MI300], amd_kfd=True))["amd runtime"] == OK
+
+
+def test_missing_base_image_and_low_disk():
+    facts = HostFacts(engine_version={}, base_images={"workspace-launcher/base:bookworm": False}, disk_free_bytes=2 * 1024**3)
+    checks = {c.name: c for c in evaluate(facts)}
+    assert checks["base image"].level == FAIL and "bootstrap-base" in checks["base image"].fix
+    assert checks["disk"].level == FAIL
+    assert levels(HostFacts(engine_version={}, disk_free_bytes=10 * 1024**3))["disk"] == WARN

@@ -1,0 +1,12 @@
+"""workspace_launcher: one-click GPU Jupyter workspaces in containers."""
+
+from ._version import __version__
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    from .app import WorkspaceLauncherApp
+
+    return [{"module": "workspace_launcher", "app": WorkspaceLauncherApp}]
+
+
+__all__ = ["__version__"]

@@ -1,0 +1,186 @@
+"""The one path to the Docker SDK.
+
+Every blocking SDK call goes through :meth:`DockerEngine.call`, which runs it in a worker thread
+and turns an unreachable engine into :class:`EngineUnavailable`. :class:`DockerBackend` holds the
+thin workspace operations built on it; what gets created is decided by the pure builders in
+:mod:`workspace_launcher.backends.spec`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, NotFound
+
+from ..errors import EngineUnavailable, GpuRuntimeMissing, LaunchFailed
+from . import spec as specs
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class DockerEngine:
+    """A lazily connected Docker client plus the async helper every caller uses."""
+
+    def __init__(self, client: docker.DockerClient | None = None, *, timeout: int = 120) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = docker.from_env(timeout=self._timeout)
+            except DockerException as e:
+                raise EngineUnavailable(
+                    f"cannot reach the Docker engine ({e}); start it, or run "
+                    "'workspace-launcher doctor' to see what is missing"
+                ) from e
+        return self._client
+
+    @property
+    def api(self) -> docker.APIClient:
+        return self.client.api
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking SDK call in a thread; connection failures become EngineUnavailable."""
+        try:
+            return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+        except APIError:
+            raise
+        except (DockerException, requests.ConnectionError) as e:
+            raise EngineUnavailable(f"the Docker engine did not answer: {e}") from e
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def is_gpu_driver_error(error: APIError) -> bool:
+    """The engine's answer when a GPU device request has no runtime to serve it."""
+    text = str(error.explanation or error)
+    return "could not select device driver" in text or "nvidia-container-cli" in text
+
+
+class DockerBackend:
+    """Workspace containers, volumes and the workspace network on one Docker engine."""
+
+    def __init__(self, engine: DockerEngine) -> None:
+        self.engine = engine
+
+    # -- network and volumes ------------------------------------------------------------
+    async def ensure_network(self) -> None:
+        wanted = specs.network_spec()
+        existing = await self.engine.call(self.engine.client.networks.list, names=[wanted["name"]])
+        if any(n.name == wanted["name"] for n in existing):
+            return
+        try:
+            await self.engine.call(self.engine.client.networks.create, **wanted)
+        except APIError as e:
+            if e.status_code != 409:  # another host server made it first
+                raise
+
+    async def ensure_volume(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Create the volume unless it exists; True when this call created it."""
+        try:
+            await self.engine.call(self.engine.client.volumes.get, name)
+            return False
+        except NotFound:
+            await self.engine.call(self.engine.client.volumes.create, name=name, labels=dict(labels))
+            return True
+
+    async def remove_volume(self, name: str) -> bool:
+        """Remove a volume; False when it was already gone. A volume in use raises (409)."""
+        try:
+            volume = await self.engine.call(self.engine.client.volumes.get, name)
+        except NotFound:
+            return False
+        await self.engine.call(volume.remove)
+        return True
+
+    async def volume_exists(self, name: str) -> bool:
+        try:
+            await self.engine.call(self.engine.client.volumes.get, name)
+            return True
+        except NotFound:
+            return False
+
+    # -- containers ---------------------------------------------------------------------
+    async def list_workspaces(self, *, owner: str | None = None, workspace_id: str | None = None) -> list[dict]:
+        """Inspect-style dicts of the launcher's containers, newest first."""
+        filters = {"label": [specs.MANAGED_LABEL if workspace_id is None else f"{specs.MANAGED_LABEL}={workspace_id}"]}
+        if owner is not None:
+            filters["label"].append(f"{specs.label('owner')}={owner}")
+        containers = await self.engine.call(self.engine.client.containers.list, all=True, filters=filters)
+        # Containers run from a snapshot image by hand inherit a blank id label: not ours.
+        return [c.attrs for c in containers if c.attrs["Config"]["Labels"].get(specs.MANAGED_LABEL)]
+
+    async def create(self, kwargs: Mapping[str, Any]) -> str:
+        container = await self.engine.call(self.engine.client.containers.create, **kwargs)
+        return container.id
+
+    async def start(self, container_id: str) -> None:
+        try:
+            await self.engine.call(self.engine.api.start, container_id)
+        except APIError as e:
+            if is_gpu_driver_error(e):
+                raise GpuRuntimeMissing(
+                    "GPUs were requested but this host has no NVIDIA container runtime "
+                    f"({e.explanation}); run 'workspace-launcher doctor' to see how to install it, "
+                    "or launch with gpus=0"
+                ) from e
+            raise LaunchFailed(f"the engine could not start the workspace: {e.explanation}") from e
+
+    async def inspect(self, container_id: str) -> dict | None:
+        try:
+            return await self.engine.call(self.engine.api.inspect_container, container_id)
+        except NotFound:
+            return None
+
+    async def stop(self, container_id: str, *, timeout: int = 10) -> None:
+        await self.engine.call(self.engine.api.stop, container_id, timeout=timeout)
+
+    async def remove(self, container_id: str) -> None:
+        try:
+            await self.engine.call(self.engine.api.remove_container, container_id, force=True)
+        except NotFound:
+            pass
+
+    async def logs(self, container_id: str, *, tail: int | str = 200) -> str:
+        data = await self.engine.call(self.engine.api.logs, container_id, tail=tail, stdout=True, stderr=True)
+        return data.decode("utf-8", "replace")
+
+    async def commit(self, container_id: str, *, repository: str, tag: str, conf: Mapping, message: str) -> str:
+        result = await self.engine.call(
+            self.engine.api.commit, container_id, repository=repository, tag=tag, conf=dict(conf), message=message
+        )
+        return result["Id"]
+
+    async def image_labels(self, reference: str) -> dict[str, str] | None:
+        try:
+            attrs = await self.engine.call(self.engine.api.inspect_image, reference)
+        except NotFound:
+            return None
+        return attrs["Config"].get("Labels") or {}
+
+
+def published_port(attrs: Mapping) -> int | None:
+    """The loopback port the engine published for the workspace's Jupyter, if running."""
+    ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    bindings = ports.get(f"{specs.JUPYTER_PORT}/tcp") or []
+    for binding in bindings:
+        if binding.get("HostIp") == "127.0.0.1" and binding.get("HostPort"):
+            return int(binding["HostPort"])
+    return None
+
+
+def container_env(attrs: Mapping) -> dict[str, str]:
+    env = (attrs.get("Config") or {}).get("Env") or []
+    return dict(item.split("=", 1) for item in env if "=" in item)

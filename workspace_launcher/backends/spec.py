@@ -1,0 +1,246 @@
+"""Pure builders of what the engine is asked to create. No I/O: tested directly.
+
+The container spec is a function of (profile image, request, policy): everything that shapes a
+workspace's security and resources is decided here, in one place, where a test can read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from docker.types import DeviceRequest, Mount
+
+from ..gpus import Gpu, amd_devices, nvidia_device_ids
+
+#: The port the workspace's Jupyter listens on inside its container.
+JUPYTER_PORT = 8888
+#: Where the engine's state about a workspace lives: labels on its container and volumes.
+LABEL = "workspace-launcher"
+MANAGED_LABEL = f"{LABEL}.id"
+NETWORK_NAME = "workspace-launcher"
+#: Environment variables never copied into a snapshot image or a log.
+SECRET_ENV = ("JUPYTER_TOKEN",)
+#: Container states in which a workspace holds its GPUs.
+HOLDING_STATES = ("created", "running", "restarting", "paused")
+
+
+def label(key: str) -> str:
+    return f"{LABEL}.{key}"
+
+
+@dataclass(frozen=True)
+class DatasetMount:
+    """A catalog dataset resolved for mounting: a host directory or an engine volume."""
+
+    name: str
+    source: str
+    kind: str = "bind"  # "bind" (host directory) or "volume" (existing engine volume)
+    description: str = ""
+
+    @property
+    def target(self) -> str:
+        return f"/datasets/{self.name}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one workspace; ``None`` means no limit."""
+
+    cpus: float | None = None
+    memory: int | None = None
+    shm_size: int = 1024**3
+    pids: int | None = 4096
+
+
+@dataclass(frozen=True)
+class WorkspaceSpec:
+    """Everything a workspace container is made from."""
+
+    workspace_id: str
+    owner: str
+    name: str
+    profile: str
+    image: str
+    token: str
+    base_url: str
+    model_volume: str
+    work_volume: str
+    created: str
+    gpus: tuple[Gpu, ...] = ()
+    datasets: tuple[DatasetMount, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    environment: Mapping[str, str] = field(default_factory=dict)
+    network: str = NETWORK_NAME
+    #: Numeric group ids that let the user open AMD render nodes (render/video on the host).
+    gpu_group_ids: tuple[int, ...] = ()
+    version: str = ""
+
+
+def container_name(workspace_id: str) -> str:
+    return f"workspace-launcher-{workspace_id}"
+
+
+def work_volume_name(workspace_id: str) -> str:
+    return f"workspace-launcher-work-{workspace_id}"
+
+
+def model_volume_name(owner_slug: str) -> str:
+    return f"workspace-launcher-models-{owner_slug}"
+
+
+def jupyter_command(base_url: str) -> list[str]:
+    """The workspace's Jupyter: served under the proxy's prefix, token taken from the env."""
+    return [
+        "jupyter",
+        "lab",
+        "--ip=0.0.0.0",
+        f"--port={JUPYTER_PORT}",
+        "--no-browser",
+        f"--ServerApp.base_url={base_url}",
+        # Reached only through the host's published loopback port, by the host's proxy.
+        "--ServerApp.allow_remote_access=True",
+        "--ServerApp.root_dir=/home/jovyan/work",
+    ]
+
+
+def workspace_labels(spec: WorkspaceSpec) -> dict[str, str]:
+    """The labels that make the engine the source of truth about a workspace."""
+    vendors = sorted({g.vendor for g in spec.gpus})
+    labels = {
+        MANAGED_LABEL: spec.workspace_id,
+        label("owner"): spec.owner,
+        label("name"): spec.name,
+        label("profile"): spec.profile,
+        label("image"): spec.image,
+        label("gpus"): ",".join(g.uuid for g in spec.gpus),
+        label("gpu-vendor"): ",".join(vendors),
+        label("datasets"): ",".join(d.name for d in spec.datasets),
+        label("work-volume"): spec.work_volume,
+        label("model-volume"): spec.model_volume,
+        label("created"): spec.created,
+        label("base-url"): spec.base_url,
+        label("version"): spec.version,
+    }
+    return labels
+
+
+def _mounts(spec: WorkspaceSpec) -> list[Mount]:
+    mounts = [
+        Mount(target=d.target, source=d.source, type=d.kind, read_only=True) for d in spec.datasets
+    ]
+    mounts.append(Mount(target="/models", source=spec.model_volume, type="volume", read_only=False))
+    mounts.append(
+        Mount(target="/home/jovyan/work", source=spec.work_volume, type="volume", read_only=False)
+    )
+    return mounts
+
+
+def _gpu_options(gpus: Iterable[Gpu], group_ids: Iterable[int]) -> dict:
+    gpus = list(gpus)
+    nvidia = [g for g in gpus if g.vendor == "nvidia"]
+    amd = [g for g in gpus if g.vendor == "amd"]
+    options: dict = {}
+    if nvidia:
+        options["device_requests"] = [
+            DeviceRequest(driver="nvidia", device_ids=nvidia_device_ids(nvidia), capabilities=[["gpu"]])
+        ]
+    if amd:
+        options["devices"] = amd_devices(amd)
+        options["group_add"] = [str(g) for g in group_ids]
+    return options
+
+
+def container_spec(spec: WorkspaceSpec) -> dict:
+    """Keyword arguments for ``docker.containers.create`` for one workspace."""
+    environment = dict(spec.environment)
+    environment.update(
+        {
+            "JUPYTER_TOKEN": spec.token,
+            "WORKSPACE_ID": spec.workspace_id,
+            "WORKSPACE_NAME": spec.name,
+        }
+    )
+    kwargs: dict = {
+        "image": spec.image,
+        "command": jupyter_command(spec.base_url),
+        "name": container_name(spec.workspace_id),
+        "hostname": spec.name,
+        "user": "1000",
+        "environment": environment,
+        "labels": workspace_labels(spec),
+        "mounts": _mounts(spec),
+        "network": spec.network,
+        # Loopback only: the workspace is reachable from this host's proxy, never from outside.
+        "ports": {f"{JUPYTER_PORT}/tcp": ("127.0.0.1", None)},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "privileged": False,
+        "shm_size": spec.limits.shm_size,
+        "detach": True,
+    }
+    if spec.limits.cpus:
+        kwargs["nano_cpus"] = int(spec.limits.cpus * 1e9)
+    if spec.limits.memory:
+        kwargs["mem_limit"] = spec.limits.memory
+    if spec.limits.pids:
+        kwargs["pids_limit"] = spec.limits.pids
+    kwargs.update(_gpu_options(spec.gpus, spec.gpu_group_ids))
+    return kwargs
+
+
+def network_spec() -> dict:
+    """The dedicated bridge: workspaces cannot talk to each other (no inter-container traffic)."""
+    return {
+        "name": NETWORK_NAME,
+        "driver": "bridge",
+        "options": {"com.docker.network.bridge.enable_icc": "false"},
+        "labels": {label("role"): "network"},
+    }
+
+
+def snapshot_config(container_config: Mapping, labels: Mapping[str, str], *, token_placeholder: str) -> dict:
+    """The image config of a snapshot: the container's, minus its secrets, plus snapshot labels.
+
+    The engine merges this into the container's config key by key, so a secret cannot be
+    dropped, only overwritten: it is replaced by a fresh random value that no workspace uses
+    (never by an empty token, which would make a bare ``docker run`` of the snapshot open).
+    """
+    env = [e for e in container_config.get("Env") or [] if e.split("=", 1)[0] not in SECRET_ENV]
+    env.extend(f"{key}={token_placeholder}" for key in SECRET_ENV)
+    return {"Env": env, "Labels": dict(labels)}
+
+
+#: Labels that describe one workspace, blanked in snapshots (which are images, not workspaces).
+_PER_WORKSPACE_LABELS = ("id", "name", "gpus", "gpu-vendor", "datasets", "work-volume", "base-url")
+
+
+def snapshot_labels(container_labels: Mapping[str, str], *, created: str) -> dict[str, str]:
+    labels = {label(key): "" for key in _PER_WORKSPACE_LABELS}
+    labels.update(
+        {
+            label("role"): "snapshot",
+            label("snapshot-of"): container_labels.get(MANAGED_LABEL, ""),
+            label("snapshot-name"): container_labels.get(label("name"), ""),
+            label("owner"): container_labels.get(label("owner"), ""),
+            label("profile"): container_labels.get(label("profile"), ""),
+            label("created"): created,
+        }
+    )
+    return labels
+
+
+def gpus_held(containers: Iterable[Mapping], *, exclude: str | None = None) -> dict[str, list[str]]:
+    """GPU uuid -> ids of the workspaces holding it, read from containers' labels.
+
+    Stopped workspaces hold nothing; a created-but-not-started one does (it is starting).
+    """
+    held: dict[str, list[str]] = {}
+    for attrs in containers:
+        labels = attrs["Config"]["Labels"]
+        workspace_id = labels.get(MANAGED_LABEL)
+        if not workspace_id or workspace_id == exclude or attrs["State"]["Status"] not in HOLDING_STATES:
+            continue
+        for uuid in filter(None, labels.get(label("gpus"), "").split(",")):
+            held.setdefault(uuid, []).append(workspace_id)
+    return held

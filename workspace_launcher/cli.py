@@ -1,0 +1,306 @@
+"""The admin and power-user command line: `workspace-launcher ...`.
+
+It reads the same settings as the server extension (jupyter_server_config.py/.json in the
+Jupyter config path, plus --config FILE), so what an admin configures once applies to both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from jupyter_core.paths import jupyter_config_path
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from traitlets.config import Config
+from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+from . import __version__
+from .errors import InvalidRequest, LauncherError
+from .workspace import ProgressEvent
+
+console = Console(stderr=True)
+out = Console()
+
+
+def load_config(extra_file: str | None) -> Config:
+    """The server's configuration: every jupyter_server_config file, lowest priority first."""
+    config = Config()
+    for directory in reversed(jupyter_config_path()):
+        for loader in (JSONFileConfigLoader, PyFileConfigLoader):
+            suffix = ".json" if loader is JSONFileConfigLoader else ".py"
+            path = Path(directory) / f"jupyter_server_config{suffix}"
+            if path.is_file():
+                config.merge(loader(path.name, str(path.parent)).load_config())
+    if extra_file:
+        path = Path(extra_file).resolve()
+        loader = JSONFileConfigLoader if path.suffix == ".json" else PyFileConfigLoader
+        config.merge(loader(path.name, str(path.parent)).load_config())
+    return config
+
+
+class Context:
+    def __init__(self, config_file: str | None, owner: str) -> None:
+        self.config_file = config_file
+        self.owner = owner
+        self._manager = None
+
+    @property
+    def manager(self):
+        if self._manager is None:
+            from .workspaces import WorkspaceManager
+
+            self._manager = WorkspaceManager(config=load_config(self.config_file))
+        return self._manager
+
+
+def handles_errors(fn: Callable) -> Callable:
+    """Launcher errors become one clear line on stderr and a non-zero exit, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InvalidRequest as e:
+            console.print(f"[red]error:[/red] {e.message}", highlight=False)
+            sys.exit(2)
+        except LauncherError as e:
+            console.print(f"[red]error:[/red] {e.message}", highlight=False)
+            if e.log_tail:
+                console.print("[dim]--- log tail ---[/dim]")
+                console.print(e.log_tail, markup=False, highlight=False)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__)
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="Extra config file (.py or .json).")
+@click.option("--owner", default=getpass.getuser, show_default="the current user", help="Whose workspaces to act on.")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None, owner: str) -> None:
+    """Build workspace images and launch GPU Jupyter workspaces on this host's Docker engine."""
+    ctx.obj = Context(config_file, owner)
+
+
+# -- doctor ----------------------------------------------------------------------------------
+@main.command()
+@click.pass_obj
+def doctor(obj: Context) -> None:
+    """Check this host: engine, GPU runtimes, GPUs, base images, disk."""
+    from .doctor import FAIL, evaluate, gather_facts
+
+    colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+    checks = evaluate(gather_facts(obj.manager))
+    for check in checks:
+        line = f"[{colours[check.level]}]{check.level:>4}[/] {check.name}: {check.detail}"
+        out.print(line, highlight=False)
+        if check.fix and check.level != "ok":
+            out.print(f"       fix: {check.fix}", highlight=False)
+    sys.exit(1 if any(c.level == FAIL for c in checks) else 0)
+
+
+# -- images ----------------------------------------------------------------------------------
+@main.group()
+def images() -> None:
+    """Base images, profile images and snapshots."""
+
+
+@images.command("bootstrap-base")
+@click.option("--suite", default="bookworm", show_default=True, help="Debian suite to bootstrap.")
+@click.option("--mirror", default=None, help="Package mirror (default: the host's apt mirror).")
+@click.option("--tag", default=None, help="Image reference to create (default: ImageBuilder.base_image).")
+@click.option("--if-missing", is_flag=True, help="Do nothing when the image already exists.")
+@click.pass_obj
+@handles_errors
+def bootstrap_base_command(obj: Context, suite: str, mirror: str | None, tag: str | None, if_missing: bool) -> None:
+    """Make an OS base image from the distribution mirror (debootstrap), with no registry."""
+    from .bootstrap import bootstrap_base
+
+    tag = tag or obj.manager.builder.base_image
+    if if_missing:
+        try:
+            obj.manager.engine.client.images.get(tag)
+            console.print(f"{tag} already present")
+            return
+        except Exception:  # docker.errors.ImageNotFound: go on and make it
+            pass
+    with console.status(f"bootstrapping {suite} into {tag}") as status:
+        image_id = bootstrap_base(
+            engine=obj.manager.engine, suite=suite, mirror=mirror, tag=tag,
+            on_log=lambda line: status.update(f"bootstrapping {suite}: {line[:80]}"),
+        )
+    out.print(f"{tag} {image_id}")
+
+
+@images.command("build")
+@click.argument("profiles", nargs=-1)
+@click.option("--all", "build_all", is_flag=True, help="Build every profile.")
+@click.pass_obj
+@handles_errors
+def build_command(obj: Context, profiles: tuple[str, ...], build_all: bool) -> None:
+    """Build (or reuse) the image of each named profile."""
+    manager = obj.manager
+    names = sorted(manager.profiles.all()) if build_all else list(profiles)
+    if not names:
+        raise click.UsageError("name at least one profile, or pass --all")
+    for name in names:
+        profile = manager.profiles.get(name)
+        with _progress() as progress:
+            task = progress.add_task(f"{name}: building", total=None)
+            built = asyncio.run(
+                manager.builder.ensure(profile, on_log=lambda line: progress.update(task, description=f"{name}: {line.strip()[:70]}"))
+            )
+        out.print(f"{name}: {built.tag} ({'built' if built.built else 'reused'})")
+
+
+@images.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handles_errors
+def list_images_command(obj: Context, as_json: bool) -> None:
+    """Images the launcher built, and snapshots."""
+    rows = obj.manager.builder.list_images()
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    table = Table("tag", "role", "profile", "created", "size")
+    for row in rows:
+        size = row.get("size")
+        table.add_row(
+            str(row.get("tag")), str(row.get("role", "")), str(row.get("profile", "")),
+            str(row.get("created", "")), f"{size / 1e6:.0f} MB" if size else "",
+        )
+    out.print(table)
+
+
+# -- workspaces ------------------------------------------------------------------------------
+@main.group()
+def workspaces() -> None:
+    """Launch and manage workspaces."""
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=console, transient=True,
+    )
+
+
+def _parse_gpus(value: str) -> object:
+    if value.isdigit():
+        return int(value)
+    if value.startswith("-") and value[1:].isdigit():
+        return int(value)  # rejected with a clear message by the manager
+    if value in ("all", "none"):
+        return value
+    return [v for v in value.split(",") if v]
+
+
+@workspaces.command("launch")
+@click.option("--profile", "-p", required=True, help="Profile name (see 'images build --all').")
+@click.option("--gpus", default="0", show_default=True, help="0, a count, 'all', or comma-separated GPU uuids.")
+@click.option("--dataset", "-d", "datasets", multiple=True, help="Dataset to mount read-only (repeatable).")
+@click.option("--name", default=None, help="Workspace name (lowercase letters, digits, hyphens).")
+@click.option("--cpus", default=None, help="CPU limit, e.g. 2 or 0.5.")
+@click.option("--memory", default=None, help="Memory limit, e.g. 8g.")
+@click.option("--shm-size", default=None, help="Shared memory, e.g. 1g.")
+@click.option("--snapshot", default=None, help="Launch a snapshot image instead of the profile's image.")
+@click.option("--json", "as_json", is_flag=True, help="Print the workspace as JSON.")
+@click.pass_obj
+@handles_errors
+def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, shm_size, snapshot, as_json) -> None:
+    """Launch a workspace and wait until its Jupyter answers."""
+    manager = obj.manager
+    with _progress() as progress:
+        task = progress.add_task("pending", total=100)
+
+        def on_progress(event: ProgressEvent) -> None:
+            text = event.log_line.strip()[:70] if event.log_line else event.message
+            progress.update(task, completed=event.progress, description=f"{event.status.value}: {text}")
+
+        workspace = asyncio.run(
+            manager.launch(
+                owner=obj.owner, profile=profile, gpus=_parse_gpus(gpus), datasets=list(datasets), name=name,
+                cpus=cpus, memory=memory, shm_size=shm_size, snapshot=snapshot, on_progress=on_progress,
+            )
+        )
+    if as_json:
+        out.print_json(json.dumps(workspace.to_dict()))
+    else:
+        out.print(f"{workspace.id} {workspace.name} running at {workspace.base_url} (through the host server)")
+
+
+@workspaces.command("list")
+@click.option("--all-owners", is_flag=True, help="Every owner's workspaces (admin).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handles_errors
+def list_command(obj: Context, all_owners: bool, as_json: bool) -> None:
+    """Your workspaces, read from the engine."""
+    found = asyncio.run(obj.manager.list(owner=None if all_owners else obj.owner))
+    if as_json:
+        out.print_json(json.dumps([w.to_dict() for w in found]))
+        return
+    table = Table("id", "name", "owner", "profile", "status", "gpus", "datasets", "created")
+    for w in found:
+        table.add_row(w.id, w.name, w.owner, w.profile, w.status.value, str(len(w.gpus)), ",".join(w.datasets), w.created)
+    out.print(table)
+
+
+def _workspace_action(name: str, help_text: str, method: str, printer: Callable) -> None:
+    @workspaces.command(name, help=help_text)
+    @click.argument("workspace_id")
+    @click.pass_obj
+    @handles_errors
+    def command(obj: Context, workspace_id: str) -> None:
+        result = asyncio.run(getattr(obj.manager, method)(owner=obj.owner, workspace_id=workspace_id))
+        printer(result)
+
+
+_workspace_action("stop", "Stop a workspace (GPUs freed, volumes kept).", "stop", lambda w: out.print(f"{w.id} {w.status.value}"))
+_workspace_action("start", "Start a stopped workspace on the same GPUs.", "start", lambda w: out.print(f"{w.id} {w.status.value}"))
+
+
+@workspaces.command("rm")
+@click.argument("workspace_id")
+@click.option("--purge", is_flag=True, help="Also delete the work volume and (if unused) the model volume.")
+@click.pass_obj
+@handles_errors
+def rm_command(obj: Context, workspace_id: str, purge: bool) -> None:
+    """Delete a workspace. Its work and model volumes are kept unless --purge."""
+    removed = asyncio.run(obj.manager.delete(owner=obj.owner, workspace_id=workspace_id, purge=purge))
+    out.print(f"{workspace_id} deleted" + (f"; removed volumes: {', '.join(removed)}" if removed else "; volumes kept"))
+
+
+@workspaces.command("logs")
+@click.argument("workspace_id")
+@click.option("--tail", default=200, show_default=True, type=int)
+@click.pass_obj
+@handles_errors
+def logs_command(obj: Context, workspace_id: str, tail: int) -> None:
+    """The workspace container's log."""
+    click.echo(asyncio.run(obj.manager.logs(owner=obj.owner, workspace_id=workspace_id, tail=tail)), nl=False)
+
+
+@workspaces.command("snapshot")
+@click.argument("workspace_id")
+@click.option("--tag", default=None, help="Snapshot tag (default: name and time).")
+@click.pass_obj
+@handles_errors
+def snapshot_command(obj: Context, workspace_id: str, tag: str | None) -> None:
+    """Save the workspace's environment (not its volumes) as an image you can launch later."""
+    out.print(asyncio.run(obj.manager.snapshot(owner=obj.owner, workspace_id=workspace_id, tag=tag)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.path.basename(sys.argv[0]))

@@ -1,0 +1,150 @@
+"""Host checks for `workspace-launcher doctor`: each a line ok/warn/fail with the fix.
+
+The checks are pure functions of facts gathered once (engine info, GPU inventory, images
+present, disk space), so they are tested without a host that has those problems.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from .gpus import Gpu
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: str
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class HostFacts:
+    """What the doctor looked at; gathered by :func:`gather_facts` or made up by a test."""
+
+    engine_error: str | None = None
+    engine_info: dict = field(default_factory=dict)
+    engine_version: dict = field(default_factory=dict)
+    gpus: list[Gpu] = field(default_factory=list)
+    gpu_source: str = "none"
+    nvidia_hook: bool = False
+    amd_kfd: bool = False
+    base_images: dict[str, bool] = field(default_factory=dict)  # reference -> present
+    disk_free_bytes: int | None = None
+
+
+def check_engine(facts: HostFacts) -> Check:
+    if facts.engine_error:
+        return Check(
+            "engine", FAIL, f"Docker engine not reachable: {facts.engine_error}",
+            "install it (apt-get install docker.io) and start it (systemctl start docker, or dockerd &)",
+        )
+    version = facts.engine_version
+    return Check("engine", OK, f"Docker {version.get('Version', '?')} (API {version.get('ApiVersion', '?')})")
+
+
+def check_nvidia_runtime(facts: HostFacts) -> Check:
+    runtimes = facts.engine_info.get("Runtimes") or {}
+    nvidia_gpus = [g for g in facts.gpus if g.vendor == "nvidia"]
+    if "nvidia" in runtimes or facts.nvidia_hook:
+        return Check("nvidia runtime", OK, "NVIDIA container runtime present")
+    if nvidia_gpus:
+        return Check(
+            "nvidia runtime", FAIL,
+            f"{len(nvidia_gpus)} NVIDIA GPU(s) seen but the engine has no NVIDIA container runtime",
+            "install nvidia-container-toolkit, run 'nvidia-ctk runtime configure --runtime=docker' "
+            "and restart the engine",
+        )
+    return Check(
+        "nvidia runtime", WARN, "no NVIDIA container runtime: NVIDIA GPU workspaces cannot start",
+        "on a GPU host install nvidia-container-toolkit; CPU workspaces work without it",
+    )
+
+
+def check_amd(facts: HostFacts) -> Check:
+    amd = [g for g in facts.gpus if g.vendor == "amd"]
+    if amd and facts.amd_kfd:
+        return Check("amd runtime", OK, f"/dev/kfd present, {len(amd)} AMD GPU(s)")
+    if amd:
+        return Check("amd runtime", FAIL, "AMD GPUs seen but /dev/kfd is missing", "load the amdgpu driver (ROCm)")
+    return Check("amd runtime", OK, "no AMD GPUs (nothing needed)")
+
+
+def check_gpus(facts: HostFacts) -> Check:
+    if not facts.gpus:
+        return Check(
+            "gpus", WARN, "no GPUs seen (NVML, nvidia-smi and ROCm found none)",
+            "on a GPU host install the driver; or declare them in GpuInventory.declared_gpus",
+        )
+    names = ", ".join(f"{g.index}: {g.name} ({g.memory_mib} MiB)" for g in facts.gpus)
+    return Check("gpus", OK, f"{len(facts.gpus)} GPU(s) via {facts.gpu_source}: {names}")
+
+
+def check_base_images(facts: HostFacts) -> list[Check]:
+    checks = []
+    for reference, present in sorted(facts.base_images.items()):
+        if present:
+            checks.append(Check("base image", OK, f"{reference} present"))
+        else:
+            checks.append(Check(
+                "base image", FAIL, f"{reference} missing",
+                "run 'workspace-launcher images bootstrap-base' (no registry needed), or pull it",
+            ))
+    return checks
+
+
+def check_disk(facts: HostFacts) -> Check:
+    free = facts.disk_free_bytes
+    if free is None:
+        return Check("disk", WARN, "could not read the engine's free disk space", "check 'docker system df'")
+    detail = f"{free / GIB:.1f} GiB free for images and volumes"
+    if free < 5 * GIB:
+        return Check("disk", FAIL, detail, "free space: 'docker image prune', or grow the disk")
+    if free < 20 * GIB:
+        return Check("disk", WARN, detail, "framework images take 5-15 GiB each; consider freeing space")
+    return Check("disk", OK, detail)
+
+
+def evaluate(facts: HostFacts) -> list[Check]:
+    checks = [check_engine(facts)]
+    if facts.engine_error is None:
+        checks.append(check_nvidia_runtime(facts))
+    checks += [check_amd(facts), check_gpus(facts)]
+    if facts.engine_error is None:
+        checks += check_base_images(facts) + [check_disk(facts)]
+    return checks
+
+
+def gather_facts(manager) -> HostFacts:
+    """Read the host once. ``manager`` is a WorkspaceManager (its engine, inventory, profiles)."""
+    facts = HostFacts()
+    facts.gpus = manager.inventory.gpus()
+    facts.gpu_source = manager.inventory.source
+    facts.nvidia_hook = bool(shutil.which("nvidia-container-runtime-hook") or shutil.which("nvidia-container-cli"))
+    facts.amd_kfd = os.path.exists("/dev/kfd")
+    try:
+        client = manager.engine.client
+        facts.engine_info = client.info()
+        facts.engine_version = client.version()
+    except Exception as e:  # any failure here is the finding
+        facts.engine_error = str(e)
+        return facts
+    references = {p.base_image or manager.builder.base_image for p in manager.profiles.all().values()}
+    for reference in references:
+        try:
+            client.images.get(reference)
+            facts.base_images[reference] = True
+        except Exception:
+            facts.base_images[reference] = False
+    root = facts.engine_info.get("DockerRootDir") or "/var/lib/docker"
+    try:
+        facts.disk_free_bytes = shutil.disk_usage(root).free
+    except OSError:
+        facts.disk_free_bytes = None
+    return facts

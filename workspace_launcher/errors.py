@@ -1,0 +1,64 @@
+"""One exception class per kind of failure.
+
+Each carries the HTTP status a REST handler should answer with, so handlers translate errors
+without knowing their causes, and every message says what the caller should do about it.
+"""
+
+from __future__ import annotations
+
+
+class LauncherError(Exception):
+    """Base class of every error the launcher raises on purpose."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str, *, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        #: The last lines of a build or container log, when they explain the failure.
+        self.log_tail = log_tail
+
+
+class InvalidRequest(LauncherError):
+    """The caller's input is wrong; the message says which field and how to fix it."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        #: The request field the message is about, so a form can show it inline.
+        self.field = field
+
+
+class NotFound(LauncherError):
+    """No such workspace, profile, dataset or image (for this owner)."""
+
+    status_code = 404
+
+
+class Conflict(LauncherError):
+    """The request is valid but the current state forbids it (e.g. GPUs already taken)."""
+
+    status_code = 409
+
+
+class GpuRuntimeMissing(Conflict):
+    """GPUs were requested but the engine cannot hand them to containers."""
+
+
+class EngineUnavailable(LauncherError):
+    """The container engine cannot be reached."""
+
+    status_code = 503
+
+
+class ImageBuildError(LauncherError):
+    """An image build failed; ``log_tail`` holds the end of the build log."""
+
+
+class LaunchFailed(LauncherError):
+    """A workspace container did not become ready; ``log_tail`` holds its log's end."""
+
+
+class ConfigError(LauncherError):
+    """An admin setting is invalid; raised at start-up with how to fix it."""

@@ -1,0 +1,504 @@
+"""Workspace images: content-addressed builds of the shared Jupyter layer and the profiles.
+
+Every profile image is built in two steps with the engine's classic builder:
+
+1. the shared Jupyter layer ``workspace-launcher/jupyter:<hash12>``, from the ``jupyter`` build
+   context ``FROM`` the OS base image (build arg ``BASE_IMAGE`` = the base's image id);
+2. the profile image ``workspace-launcher/<profile>:<hash12>``, from the profile's context
+   ``FROM`` that layer (build arg ``JUPYTER_IMAGE`` = the layer's tag).
+
+``<hash12>`` starts the sha256 of the rendered build context (files, the extra CA bundle, the
+wheelhouse), the base reference, the resolved parent identity and the build args. An image with
+that tag is reused without building, so a launch costs two image inspections and the hashing of
+the (memoized) context files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+from docker.errors import APIError, ImageNotFound
+from traitlets import Float, Unicode, default, validate
+from traitlets.config import LoggingConfigurable
+
+from . import __version__
+from .backends.docker import DockerEngine
+from .errors import ConfigError, ImageBuildError
+from .profiles import PACKAGED_IMAGES_DIR, SHARED_CONTEXTS, Profile
+
+log = logging.getLogger(__name__)
+
+LABEL_PROFILE = "workspace-launcher.profile"
+LABEL_HASH = "workspace-launcher.context-hash"
+LABEL_BASE_IMAGE = "workspace-launcher.base-image"
+LABEL_BASE_DIGEST = "workspace-launcher.base-digest"
+LABEL_VERSION = "workspace-launcher.version"
+LABEL_ROLE = "workspace-launcher.role"
+ROLE_JUPYTER, ROLE_PROFILE = "jupyter-layer", "profile"
+
+IMAGE_REPO_PREFIX = "workspace-launcher/"
+JUPYTER_CONTEXT = "jupyter"
+CA_FILE = "build-ca.crt"
+WHEELS_DIR = "wheels"
+#: Never part of a build context: the declaration (editing a description must not rebuild).
+_NOT_CONTEXT = {"profile.json"}
+_SKIP_NAMES = {"__pycache__", ".DS_Store"}
+LOG_TAIL_LINES = 50
+_STEP_ID = re.compile(r"^\s*---> ([0-9a-f]{12})\s*$")
+_RESERVED = set(SHARED_CONTEXTS) | {"base"}
+
+#: relative path -> (kind, source): kind "d" directory, "f" file, "x" executable file;
+#: source is a Path to read, bytes to write, or None for a directory.
+Entries = dict[str, tuple[str, "Path | bytes | None"]]
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """A profile image that exists in the engine (``built``: this call built it)."""
+
+    tag: str
+    image_id: str
+    context_hash: str
+    profile: str
+    built: bool
+
+
+class BaseImageMissing(ImageBuildError):
+    """The OS base image is not in the engine (nothing is pulled)."""
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file's content, memoized by (path, size, mtime) for big wheels."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        if len(_DIGESTS) > 4096:
+            _DIGESTS.clear()
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def _walk(root: Path, *, skip_top: set[str] = frozenset(), prefix: str = "") -> Entries:
+    """Directories and regular files under ``root`` (symlinks followed), by relative path."""
+    entries: Entries = {}
+    for child in sorted(root.iterdir()):
+        if child.name in _SKIP_NAMES or child.suffix == ".pyc" or (not prefix and child.name in skip_top):
+            continue
+        rel = f"{prefix}{child.name}"
+        if child.is_dir():
+            entries[rel] = ("d", None)
+            entries.update(_walk(child, prefix=rel + "/"))
+        elif child.is_file():
+            entries[rel] = ("x" if child.stat().st_mode & stat.S_IXUSR else "f", child)
+    return entries
+
+
+def _hash_entries(entries: Entries, *, base_ref: str, base_id: str, build_args: dict) -> str:
+    h = hashlib.sha256(b"workspace-launcher build context v1\n")
+    for rel in sorted(entries):
+        kind, src = entries[rel]
+        if kind == "d":
+            digest = ""
+        elif isinstance(src, bytes):
+            digest = hashlib.sha256(src).hexdigest()
+        else:
+            digest = _file_digest(src)
+        h.update(json.dumps([kind, rel, digest]).encode() + b"\n")
+    tail = {"base_ref": base_ref, "base_id": base_id, "build_args": {k: str(v) for k, v in build_args.items()}}
+    h.update(json.dumps(tail, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def context_hash(files: str | os.PathLike, *, base_ref: str, base_id: str, build_args: dict) -> str:
+    """sha256 hex of a rendered build context directory and what it is built on.
+
+    Covers each relative path, its content and executable bit (not mtimes, not where the
+    directory lives), the base reference, the resolved base (image id or parent hash) and the
+    build args. Deterministic: the same inputs give the same hash on every host.
+    """
+    return _hash_entries(_walk(Path(files)), base_ref=base_ref, base_id=base_id, build_args=build_args)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    base_ref: str
+    base_id: str
+    base_digest: str
+    jupyter_hash: str
+    jupyter_tag: str
+    jupyter_args: dict
+    profile_hash: str
+    profile_tag: str
+    profile_args: dict
+
+
+class ImageBuilder(LoggingConfigurable):
+    """Builds and finds workspace images; every blocking engine call runs in a thread."""
+
+    base_image = Unicode(
+        "workspace-launcher/base:bookworm",
+        help="""The OS base image every profile builds FROM unless its profile.json names its
+        own base_image: an image reference, or a pinned one (name@sha256:...). It must already
+        be in the engine; nothing is pulled. The default is made by `workspace-launcher images
+        bootstrap-base` (debootstrap, no registry needed).
+        Example: c.ImageBuilder.base_image = "registry.example.org/debian@sha256:0123..." """,
+    ).tag(config=True)
+
+    extra_ca_bundle = Unicode(
+        "",
+        help="""A PEM file of CA certificates trusted during image builds (apt, pip, Python)
+        and inside the built images, for sites behind a TLS-intercepting proxy. Empty (the
+        default) adds none. Changing its content rebuilds every image.
+        Example: c.ImageBuilder.extra_ca_bundle = "/etc/ssl/certs/ca-certificates.crt" """,
+    ).tag(config=True)
+
+    wheelhouse = Unicode(
+        "",
+        help="""A directory of Python wheels copied into every build context (as wheels/) and
+        offered to every pip install with --find-links, so air-gapped sites can build without
+        PyPI. Empty (the default) adds none. Changing its files rebuilds every image; a profile
+        image keeps a copy of the wheels in one of its layers.
+        Example: c.ImageBuilder.wheelhouse = "/opt/wheels" """,
+    ).tag(config=True)
+
+    jupyter_context = Unicode(
+        help="""The build context of the shared Jupyter layer (a directory with a Dockerfile
+        taking ARG BASE_IMAGE). Defaults to the 'jupyter' context shipped with the package.""",
+    ).tag(config=True)
+
+    build_timeout = Float(
+        3600.0,
+        help="""Seconds one image build may take (and may stay silent) before it is abandoned
+        and reported as failed. Default 3600. Example: c.ImageBuilder.build_timeout = 7200""",
+    ).tag(config=True)
+
+    def __init__(self, *, engine: DockerEngine, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.engine = engine
+        self._locks: dict[str, list] = {}
+
+    @default("jupyter_context")
+    def _default_jupyter_context(self) -> str:
+        return str(PACKAGED_IMAGES_DIR / JUPYTER_CONTEXT)
+
+    @validate("base_image")
+    def _check_base_image(self, proposal) -> str:
+        value = proposal["value"]
+        if not value or any(c.isspace() for c in value):
+            raise ConfigError(
+                f"ImageBuilder.base_image {value!r} is not an image reference; use e.g. "
+                "'workspace-launcher/base:bookworm' or 'name@sha256:<digest>'"
+            )
+        return value
+
+    @validate("extra_ca_bundle")
+    def _check_ca_bundle(self, proposal) -> str:
+        value = proposal["value"]
+        if not value:
+            return ""
+        path = os.path.abspath(os.path.expanduser(value))
+        if not os.path.isfile(path):
+            raise ConfigError(
+                f"ImageBuilder.extra_ca_bundle {value!r} is not a file; point it at a PEM bundle "
+                "(e.g. /etc/ssl/certs/ca-certificates.crt) or set it to '' to add no CA"
+            )
+        with open(path, "rb") as f:
+            if b"-----BEGIN CERTIFICATE-----" not in f.read():
+                raise ConfigError(
+                    f"ImageBuilder.extra_ca_bundle {value!r} holds no PEM certificate "
+                    "('-----BEGIN CERTIFICATE-----'); convert it with `openssl x509 -inform der`"
+                )
+        return path
+
+    @validate("wheelhouse")
+    def _check_wheelhouse(self, proposal) -> str:
+        value = proposal["value"]
+        if not value:
+            return ""
+        path = os.path.abspath(os.path.expanduser(value))
+        if not os.path.isdir(path):
+            raise ConfigError(
+                f"ImageBuilder.wheelhouse {value!r} is not a directory; create it and put wheels "
+                "in it (pip download/pip wheel -d DIR ...), or set it to '' for none"
+            )
+        return path
+
+    @validate("jupyter_context")
+    def _check_jupyter_context(self, proposal) -> str:
+        value = proposal["value"]
+        if not os.path.isfile(os.path.join(value, "Dockerfile")):
+            raise ConfigError(f"ImageBuilder.jupyter_context {value!r} has no Dockerfile")
+        return value
+
+    @validate("build_timeout")
+    def _check_build_timeout(self, proposal) -> float:
+        if proposal["value"] <= 0:
+            raise ConfigError("ImageBuilder.build_timeout must be a positive number of seconds")
+        return proposal["value"]
+
+    # -- build contexts ---------------------------------------------------------------------
+
+    def _context_entries(self, context_dir: str | os.PathLike) -> Entries:
+        """What :meth:`render_context` writes, without writing it (for the fast path)."""
+        entries = _walk(Path(context_dir), skip_top=_NOT_CONTEXT | {CA_FILE, WHEELS_DIR})
+        entries[CA_FILE] = ("f", Path(self.extra_ca_bundle) if self.extra_ca_bundle else b"")
+        entries[WHEELS_DIR] = ("d", None)
+        if self.wheelhouse:
+            for p in sorted(Path(self.wheelhouse).iterdir()):
+                if p.is_file():
+                    entries[f"{WHEELS_DIR}/{p.name}"] = ("x" if p.stat().st_mode & stat.S_IXUSR else "f", p)
+        return entries
+
+    def render_context(self, context: Profile | str | os.PathLike, dest: Path) -> None:
+        """Copy a build context plus ``build-ca.crt`` and ``wheels/`` into ``dest``."""
+        context_dir = context.context_dir if isinstance(context, Profile) else context
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        for rel, (kind, src) in sorted(self._context_entries(context_dir).items()):
+            target = dest / rel
+            if kind == "d":
+                target.mkdir(exist_ok=True)
+            elif isinstance(src, bytes) or rel == CA_FILE:
+                target.write_bytes(src if isinstance(src, bytes) else src.read_bytes())
+                target.chmod(0o644)
+            else:
+                try:  # wheels can be big: a hard link costs nothing
+                    os.link(src, target)
+                except OSError:
+                    shutil.copy2(src, target)
+
+    # -- planning and lookup ----------------------------------------------------------------
+
+    async def _resolve_base(self, ref: str) -> tuple[str, str]:
+        """(image id, repo digest or id) of the OS base; BaseImageMissing when absent."""
+        try:
+            info = await self.engine.call(self.engine.api.inspect_image, ref)
+        except ImageNotFound:
+            raise BaseImageMissing(
+                f"the base image {ref!r} is not in the Docker engine; create it with "
+                "`workspace-launcher images bootstrap-base` (or load/pull it yourself), or set "
+                "ImageBuilder.base_image to an image the engine has"
+            ) from None
+        digests = info.get("RepoDigests") or []
+        return info["Id"], digests[0] if digests else info["Id"]
+
+    def _plan(self, profile: Profile, base_ref: str, base_id: str, base_digest: str) -> _Plan:
+        j_args = {"BASE_IMAGE": base_id}
+        j_hash = _hash_entries(
+            self._context_entries(self.jupyter_context), base_ref=base_ref, base_id=base_id, build_args=j_args
+        )
+        j_tag = f"{IMAGE_REPO_PREFIX}{JUPYTER_CONTEXT}:{j_hash[:12]}"
+        p_args = {**{k: str(v) for k, v in profile.build_args.items()}, "JUPYTER_IMAGE": j_tag}
+        p_hash = _hash_entries(
+            self._context_entries(profile.context_dir), base_ref=j_tag, base_id=j_hash, build_args=p_args
+        )
+        return _Plan(base_ref, base_id, base_digest, j_hash, j_tag, j_args, p_hash,
+                     f"{IMAGE_REPO_PREFIX}{profile.name}:{p_hash[:12]}", p_args)
+
+    async def _make_plan(self, profile: Profile) -> _Plan:
+        if profile.name in _RESERVED:
+            raise ConfigError(f"profile name {profile.name!r} is reserved; rename the profile")
+        base_ref = profile.base_image or self.base_image
+        base_id, base_digest = await self._resolve_base(base_ref)
+        return await asyncio.to_thread(self._plan, profile, base_ref, base_id, base_digest)
+
+    async def _lookup(self, tag: str, context_hash: str) -> str | None:
+        """The id of the image tagged ``tag`` if it carries ``context_hash``."""
+        try:
+            info = await self.engine.call(self.engine.api.inspect_image, tag)
+        except ImageNotFound:
+            return None
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        return info["Id"] if labels.get(LABEL_HASH) == context_hash else None
+
+    async def find(self, profile: Profile) -> BuiltImage | None:
+        """The profile's current image if it is built (None too when the base is missing)."""
+        try:
+            plan = await self._make_plan(profile)
+        except BaseImageMissing:
+            return None
+        image_id = await self._lookup(plan.profile_tag, plan.profile_hash)
+        if image_id is None:
+            return None
+        return BuiltImage(plan.profile_tag, image_id, plan.profile_hash, profile.name, False)
+
+    async def list_images(self) -> list[dict]:
+        """Every image carrying the launcher's role label (bases, Jupyter layers, profiles)."""
+        rows = await self.engine.call(self.engine.api.images, filters={"label": LABEL_ROLE})
+        out = []
+        for row in rows:
+            labels = row.get("Labels") or {}
+            tags = [t for t in row.get("RepoTags") or [] if t != "<none>:<none>"]
+            out.append({
+                "tag": tags[0] if tags else None,
+                "tags": tags,
+                "id": row["Id"],
+                "profile": labels.get(LABEL_PROFILE),
+                "role": labels.get(LABEL_ROLE),
+                "context_hash": labels.get(LABEL_HASH),
+                "base_image": labels.get(LABEL_BASE_IMAGE),
+                "version": labels.get(LABEL_VERSION),
+                "created": datetime.fromtimestamp(row.get("Created", 0), timezone.utc).isoformat(),
+                "size": row.get("Size", 0),
+            })
+        out.sort(key=lambda r: (r["role"] or "", r["profile"] or "", r["created"]))
+        return out
+
+    # -- building ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, key: str):
+        """One build per tag at a time in this process; the lock is dropped when unused."""
+        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._locks.pop(key, None)
+
+    async def ensure(self, profile: Profile, *, on_log: Callable[[str], None] | None = None) -> BuiltImage:
+        """The profile's image, building the Jupyter layer and the profile only if missing.
+
+        ``on_log`` receives each build log line, called on the event loop.
+        """
+        plan = await self._make_plan(profile)
+        image_id = await self._lookup(plan.profile_tag, plan.profile_hash)
+        if image_id is not None:
+            return BuiltImage(plan.profile_tag, image_id, plan.profile_hash, profile.name, False)
+        emit = _loop_emitter(on_log)
+        async with self._exclusive(plan.profile_tag):
+            image_id = await self._lookup(plan.profile_tag, plan.profile_hash)
+            if image_id is not None:  # built by a concurrent call while we waited
+                return BuiltImage(plan.profile_tag, image_id, plan.profile_hash, profile.name, False)
+            async with self._exclusive(plan.jupyter_tag):
+                if await self._lookup(plan.jupyter_tag, plan.jupyter_hash) is None:
+                    await asyncio.to_thread(
+                        self._build, self.jupyter_context, tag=plan.jupyter_tag, args=plan.jupyter_args,
+                        labels=self._labels(JUPYTER_CONTEXT, ROLE_JUPYTER, plan.jupyter_hash, plan),
+                        what=f"the shared Jupyter layer for profile {profile.name!r}", emit=emit,
+                    )
+            image_id = await asyncio.to_thread(
+                self._build, profile.context_dir, tag=plan.profile_tag, args=plan.profile_args,
+                labels=self._labels(profile.name, ROLE_PROFILE, plan.profile_hash, plan),
+                what=f"profile {profile.name!r}", emit=emit,
+            )
+        return BuiltImage(plan.profile_tag, image_id, plan.profile_hash, profile.name, True)
+
+    @staticmethod
+    def _labels(profile: str, role: str, context_hash: str, plan: _Plan) -> dict[str, str]:
+        return {
+            LABEL_PROFILE: profile,
+            LABEL_HASH: context_hash,
+            LABEL_BASE_IMAGE: plan.base_ref,
+            LABEL_BASE_DIGEST: plan.base_digest,
+            LABEL_VERSION: __version__,
+            LABEL_ROLE: role,
+        }
+
+    def _build(self, context_dir: str, *, tag: str, args: dict, labels: dict, what: str,
+               emit: Callable[[str], None]) -> str:
+        """Render, build and tag one image (blocking; runs in a worker thread)."""
+        tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        step_ids: list[str] = []
+        error = None
+        started = time.monotonic()
+        log.info("building %s as %s", what, tag)
+
+        def line_out(line: str) -> None:
+            tail.append(line)
+            log.debug("build %s: %s", tag, line)
+            emit(line)
+            if m := _STEP_ID.match(line):
+                step_ids.append(m.group(1))
+
+        with tempfile.TemporaryDirectory(prefix="wl-build-") as tmp:
+            self.render_context(context_dir, Path(tmp))
+            partial = ""
+            try:
+                stream = self.engine.api.build(
+                    path=tmp, tag=tag, buildargs=args, labels=labels, rm=True, forcerm=True,
+                    decode=True, timeout=self.build_timeout,
+                )
+                for item in stream:
+                    text = item.get("stream") or item.get("status") or ""
+                    *lines, partial = (partial + text).split("\n")
+                    for line in lines:
+                        line_out(line.rstrip("\r"))
+                    if "error" in item or "errorDetail" in item:
+                        error = item.get("error") or (item.get("errorDetail") or {}).get("message")
+                        break
+                    if time.monotonic() - started > self.build_timeout:
+                        error = f"timed out after {self.build_timeout:.0f}s (ImageBuilder.build_timeout)"
+                        break
+            except APIError as e:
+                error = e.explanation or str(e)
+            except requests.RequestException as e:
+                error = f"the engine stopped answering ({e}); ImageBuilder.build_timeout may be too short"
+            if partial:
+                line_out(partial)
+        self._remove_dangling(step_ids)
+        if error:
+            tail.append(f"ERROR: {error}")
+            log.warning("building %s failed after %.1fs: %s", what, time.monotonic() - started, error)
+            raise ImageBuildError(f"building {what} failed: {error}", log_tail="\n".join(tail))
+        image_id = self.engine.api.inspect_image(tag)["Id"]
+        log.info("built %s as %s (%s) in %.1fs", what, tag, image_id[:19], time.monotonic() - started)
+        return image_id
+
+    def _remove_dangling(self, step_ids: list[str]) -> None:
+        """Remove untagged leftovers of this build (failed steps, unused build stages)."""
+        if not step_ids:
+            return
+        ours = set(step_ids)
+        try:
+            dangling = self.engine.api.images(filters={"dangling": True}, quiet=True)
+        except APIError:
+            return
+        for image_id in dangling:
+            if image_id.removeprefix("sha256:")[:12] in ours:
+                try:  # prunes the untagged parents that nothing else uses
+                    self.engine.api.remove_image(image_id)
+                except APIError as e:
+                    log.debug("could not remove intermediate image %s: %s", image_id, e)
+
+
+def _loop_emitter(on_log: Callable[[str], None] | None) -> Callable[[str], None]:
+    """A thread-safe callable that hands each line to ``on_log`` on the running loop."""
+    if on_log is None:
+        return lambda line: None
+    loop = asyncio.get_running_loop()
+
+    def deliver(line: str) -> None:
+        try:
+            on_log(line)
+        except Exception:  # a broken listener must not break the build
+            log.exception("build log listener failed")
+
+    return lambda line: loop.call_soon_threadsafe(deliver, line)
+
+
+__all__ = ["BaseImageMissing", "BuiltImage", "ImageBuilder", "context_hash"]

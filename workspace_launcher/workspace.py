@@ -1,0 +1,120 @@
+"""What a workspace is, as the API and the CLI show it, and how it is read from the engine."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+
+from .backends import spec as specs
+from .backends.docker import published_port
+
+
+class Status(str, enum.Enum):
+    PENDING = "pending"
+    BUILDING = "building"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+#: Rough share of a launch that is done when each phase starts, for progress bars.
+PHASE_PROGRESS = {
+    Status.PENDING: 0,
+    Status.BUILDING: 10,
+    Status.STARTING: 60,
+    Status.RUNNING: 100,
+    Status.STOPPED: 100,
+    Status.FAILED: 100,
+}
+
+#: Engine container states, as workspace statuses.
+_ENGINE_STATUS = {
+    "created": Status.STARTING,
+    "restarting": Status.STARTING,
+    "running": Status.RUNNING,
+    "paused": Status.STOPPED,
+    "exited": Status.STOPPED,
+    "dead": Status.FAILED,
+    "removing": Status.STOPPED,
+}
+
+
+@dataclass
+class Workspace:
+    id: str
+    name: str
+    owner: str
+    profile: str
+    status: Status
+    image: str = ""
+    progress: int = 0
+    message: str = ""
+    gpus: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    created: str = ""
+    base_url: str = ""
+    container_id: str | None = None
+    error: str | None = None
+    log_tail: str | None = None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One phase change of a launch, as front ends and the CLI see it."""
+
+    workspace_id: str
+    name: str
+    status: Status
+    progress: int
+    message: str
+    log_line: str | None = None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def _split(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v]
+
+
+def workspace_from_container(attrs: Mapping) -> Workspace:
+    """Read a workspace back from its container: the engine is the source of truth."""
+    labels = attrs["Config"]["Labels"]
+    state = attrs["State"]
+    status = _ENGINE_STATUS.get(state["Status"], Status.FAILED)
+    if status is Status.RUNNING and published_port(attrs) is None:
+        status = Status.STARTING
+    message = {Status.RUNNING: "running", Status.STARTING: "starting"}.get(status, "")
+    error = None
+    if status is Status.STOPPED:
+        message = f"stopped (exit code {state.get('ExitCode', 0)})"
+    elif status is Status.FAILED:
+        error = state.get("Error") or "the container is dead"
+    return Workspace(
+        id=labels[specs.MANAGED_LABEL],
+        name=labels.get(specs.label("name"), ""),
+        owner=labels.get(specs.label("owner"), ""),
+        profile=labels.get(specs.label("profile"), ""),
+        image=labels.get(specs.label("image"), ""),
+        status=status,
+        progress=PHASE_PROGRESS[status],
+        message=message,
+        gpus=_split(labels.get(specs.label("gpus"))),
+        datasets=_split(labels.get(specs.label("datasets"))),
+        created=labels.get(specs.label("created"), ""),
+        base_url=labels.get(specs.label("base-url"), ""),
+        container_id=attrs["Id"],
+        error=error,
+    )

@@ -1,0 +1,485 @@
+"""WorkspaceManager: the only place that sequences images, GPUs, volumes and containers.
+
+State lives in the engine (container and volume labels), so a restarted host server, or two
+host servers sharing one engine, see the same workspaces. Only launches still in flight (and
+the failures of launches whose containers were cleaned up) are held in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from traitlets import Float, Instance, Int, Unicode, default, validate
+from traitlets.config import LoggingConfigurable
+
+from . import __version__
+from .backends import spec as specs
+from .backends.docker import DockerBackend, DockerEngine, container_env, published_port
+from .datasets import DatasetCatalog
+from .errors import Conflict, InvalidRequest, LaunchFailed, LauncherError, NotFound
+from .gpus import Gpu, GpuAllocator, GpuInventory, GpuRequest, parse_gpu_request, render_group_ids
+from .images import ImageBuilder
+from .profiles import Profile, ProfileRegistry
+from .validation import owner_slug, parse_cpus, parse_size, validate_name, validate_workspace_id
+from .workspace import PHASE_PROGRESS, ProgressCallback, ProgressEvent, Status, Workspace, workspace_from_container
+
+_STEP_RE = re.compile(r"^Step (\d+)/(\d+)")
+_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+SNAPSHOT_REPOSITORY = "workspace-launcher/snapshot"
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """A launch whose input has been validated; running it has no validation left to fail."""
+
+    workspace_id: str
+    owner: str
+    name: str
+    profile: Profile
+    gpus: GpuRequest
+    datasets: tuple[specs.DatasetMount, ...]
+    limits: specs.Limits
+    snapshot: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class WorkspaceManager(LoggingConfigurable):
+    """Launches, lists, stops, starts, snapshots and deletes workspaces on one engine."""
+
+    base_url = Unicode(
+        "/",
+        help="""The host Jupyter server's base URL; workspaces are served under
+        <base_url>workspace-launcher/workspaces/<id>/. Set from the server automatically.""",
+    ).tag(config=True)
+
+    launch_timeout = Float(
+        120.0,
+        help="""Seconds a new workspace's Jupyter has to answer /api/status before the launch
+        fails (with the container's log tail) and the container is removed. Image builds do
+        not count against it. Default: 120.""",
+    ).tag(config=True)
+
+    default_cpus = Float(
+        0.0,
+        help="""CPUs a workspace may use when the launch does not say (fractions allowed).
+        0 (the default) means no limit. Example: 4""",
+    ).tag(config=True)
+
+    max_cpus = Float(
+        0.0,
+        help="""The most CPUs a launch may ask for. 0 (the default) means up to the host's
+        CPU count.""",
+    ).tag(config=True)
+
+    default_memory = Unicode(
+        "",
+        help="""Memory limit of a workspace when the launch does not say, e.g. "16g".
+        Empty (the default) means no limit.""",
+    ).tag(config=True)
+
+    max_memory = Unicode(
+        "",
+        help="""The most memory a launch may ask for, e.g. "64g". Empty (the default) means
+        no policy limit.""",
+    ).tag(config=True)
+
+    pids_limit = Int(
+        4096,
+        help="""Most processes and threads one workspace may run (protects the host from fork
+        bombs). 0 disables the limit. Default: 4096.""",
+    ).tag(config=True)
+
+    engine = Instance(DockerEngine, help="The Docker engine connection (set by the app).")
+
+    @default("engine")
+    def _default_engine(self) -> DockerEngine:
+        return DockerEngine()
+
+    @validate("default_memory", "max_memory")
+    def _check_memory(self, proposal):
+        if proposal["value"]:
+            parse_size(proposal["value"], field=f"WorkspaceManager.{proposal['trait'].name}")
+        return proposal["value"]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.backend = DockerBackend(self.engine)
+        self.profiles = ProfileRegistry(parent=self)
+        self.datasets = DatasetCatalog(parent=self)
+        self.builder = ImageBuilder(parent=self, engine=self.engine)
+        self.inventory = GpuInventory(parent=self)
+        self.allocator = GpuAllocator(parent=self, inventory=self.inventory)
+        #: Launches in flight, and failed launches whose containers are gone, by id.
+        self._launches: dict[str, Workspace] = {}
+
+    # -- validation: everything that can be wrong with the input, before any side effect ----
+    def validate_launch(
+        self,
+        *,
+        owner: str,
+        profile: str | None = None,
+        gpus: object = 0,
+        datasets: Iterable[str] | None = None,
+        name: str | None = None,
+        cpus: object = None,
+        memory: object = None,
+        shm_size: object = None,
+        snapshot: str | None = None,
+    ) -> LaunchRequest:
+        """Check a launch request; raises InvalidRequest naming the field to fix."""
+        owner_slug(owner)
+        chosen = self.profiles.get(profile)
+        gpu_request = parse_gpu_request(gpus)
+        # A dry selection with nothing taken catches "more than exist", unknown ids and policy.
+        self.allocator.select(gpu_request, {}, vendor=chosen.gpu_vendor)
+        mounts = tuple(self.datasets.resolve(datasets))
+        workspace_id = secrets.token_hex(6)
+        name = validate_name(name, field="name") if name is not None else f"{chosen.name}-{workspace_id[:6]}"
+        limits = self._limits(chosen, cpus=cpus, memory=memory, shm_size=shm_size)
+        if snapshot is not None and not isinstance(snapshot, str):
+            raise InvalidRequest("snapshot must be an image reference string", field="snapshot")
+        return LaunchRequest(workspace_id, owner, name, chosen, gpu_request, mounts, limits, snapshot)
+
+    def _limits(self, profile: Profile, *, cpus: object, memory: object, shm_size: object) -> specs.Limits:
+        host_cpus = os.cpu_count() or 1
+        max_cpus = self.max_cpus or host_cpus
+        cpus_value = parse_cpus(cpus, available=max_cpus) if cpus is not None else (self.default_cpus or None)
+        memory_value = memory if memory is not None else (self.default_memory or None)
+        memory_bytes = parse_size(memory_value, field="memory") if memory_value is not None else None
+        if memory_bytes and self.max_memory and memory_bytes > parse_size(self.max_memory, field="max_memory"):
+            raise InvalidRequest(f"memory is above the admin's limit of {self.max_memory}", field="memory")
+        shm = parse_size(shm_size if shm_size is not None else profile.default_shm_size, field="shm_size")
+        if memory_bytes and shm > memory_bytes:
+            raise InvalidRequest("shm_size cannot be larger than memory", field="shm_size")
+        return specs.Limits(cpus=cpus_value, memory=memory_bytes, shm_size=shm, pids=self.pids_limit or None)
+
+    # -- launch ---------------------------------------------------------------------------
+    async def launch(self, *, owner: str, on_progress: ProgressCallback | None = None, **request) -> Workspace:
+        """Validate, build (or reuse) the image, reserve GPUs, start, and wait until ready."""
+        return await self.run_launch(self.validate_launch(owner=owner, **request), on_progress=on_progress)
+
+    def pending_workspace(self, request: LaunchRequest) -> Workspace:
+        """Register a validated launch as pending, so lists show it before its container exists."""
+        workspace = Workspace(
+            id=request.workspace_id,
+            name=request.name,
+            owner=request.owner,
+            profile=request.profile.name,
+            status=Status.PENDING,
+            message="queued",
+            datasets=[d.name for d in request.datasets],
+            created=_now(),
+            base_url=self.workspace_base_url(request.workspace_id),
+        )
+        self._launches.setdefault(request.workspace_id, workspace)
+        return self._launches[request.workspace_id]
+
+    async def run_launch(self, request: LaunchRequest, *, on_progress: ProgressCallback | None = None) -> Workspace:
+        workspace = self.pending_workspace(request)
+        report = _Reporter(workspace, on_progress, self.log)
+        report(Status.PENDING, "queued")
+        created_volumes: list[str] = []
+        container_id: str | None = None
+        try:
+            await self._check_name_free(request)
+            image = await self._image_for(request, report)
+            report(Status.STARTING, "reserving GPUs and creating the container")
+            await self.backend.ensure_network()
+            async with self.allocator.reservation_lock():
+                gpus = await self._reserve_gpus(request)
+                created_volumes = await self._ensure_volumes(request)
+                spec = self._workspace_spec(request, image, gpus)
+                container_id = await self.backend.create(specs.container_spec(spec))
+            workspace.container_id = container_id
+            workspace.gpus = [g.uuid for g in gpus]
+            report(Status.STARTING, "starting Jupyter", progress=70)
+            await self.backend.start(container_id)
+            await self._wait_ready(container_id, spec.base_url, spec.token)
+        except BaseException as e:
+            log_tail = getattr(e, "log_tail", "") or ""
+            if container_id is not None:
+                log_tail = log_tail or await self._safe_logs(container_id)
+                await self.backend.remove(container_id)
+            await self._remove_volumes(created_volumes)
+            workspace.container_id = None
+            workspace.error = getattr(e, "message", None) or str(e) or type(e).__name__
+            workspace.log_tail = log_tail
+            report(Status.FAILED, workspace.error)
+            raise
+        report(Status.RUNNING, "running")
+        self._launches.pop(request.workspace_id, None)
+        return await self.get(owner=request.owner, workspace_id=request.workspace_id)
+
+    async def _check_name_free(self, request: LaunchRequest) -> None:
+        for other in await self.list(owner=request.owner):
+            if other.name == request.name and other.id != request.workspace_id and other.status is not Status.FAILED:
+                raise Conflict(f"you already have a workspace named {request.name!r}; choose another name")
+
+    async def _image_for(self, request: LaunchRequest, report: _Reporter) -> str:
+        if request.snapshot is not None:
+            labels = await self.backend.image_labels(request.snapshot)
+            if labels is None or labels.get(specs.label("owner")) != request.owner:
+                raise NotFound(f"no snapshot {request.snapshot!r} of yours; list them with 'workspace-launcher images list'")
+            return request.snapshot
+        if self.builder.find(request.profile) is None:
+            report(Status.BUILDING, f"building the {request.profile.name} image")
+        built = await self.builder.ensure(request.profile, on_log=report.build_log)
+        return built.tag
+
+    async def _reserve_gpus(self, request: LaunchRequest) -> list[Gpu]:
+        if request.gpus.kind == "none":
+            return []
+        containers = await self.backend.list_workspaces()
+        held = specs.gpus_held(containers)
+        owner_holds = sum(1 for ids in held.values() for i in ids if _owner_of(containers, i) == request.owner)
+        return self.allocator.select(request.gpus, held, vendor=request.profile.gpu_vendor, owner_holds=owner_holds)
+
+    async def _ensure_volumes(self, request: LaunchRequest) -> list[str]:
+        created = []
+        base = {specs.label("owner"): request.owner}
+        model = specs.model_volume_name(owner_slug(request.owner))
+        if await self.backend.ensure_volume(model, {**base, specs.label("role"): "models"}):
+            created.append(model)
+        work = specs.work_volume_name(request.workspace_id)
+        labels = {**base, specs.label("role"): "work", specs.MANAGED_LABEL: request.workspace_id}
+        if await self.backend.ensure_volume(work, labels):
+            created.append(work)
+        return created
+
+    async def _remove_volumes(self, names: Iterable[str]) -> None:
+        for name in names:
+            try:
+                await self.backend.remove_volume(name)
+            except LauncherError:
+                raise
+            except Exception as e:  # in use by another workspace of the owner: keep it
+                self.log.warning("kept volume %s: %s", name, e)
+
+    def _workspace_spec(self, request: LaunchRequest, image: str, gpus: list[Gpu]) -> specs.WorkspaceSpec:
+        return specs.WorkspaceSpec(
+            workspace_id=request.workspace_id,
+            owner=request.owner,
+            name=request.name,
+            profile=request.profile.name,
+            image=image,
+            token=secrets.token_urlsafe(32),
+            base_url=self.workspace_base_url(request.workspace_id),
+            model_volume=specs.model_volume_name(owner_slug(request.owner)),
+            work_volume=specs.work_volume_name(request.workspace_id),
+            created=_now(),
+            gpus=tuple(gpus),
+            datasets=request.datasets,
+            limits=request.limits,
+            gpu_group_ids=tuple(render_group_ids()) if any(g.vendor == "amd" for g in gpus) else (),
+            version=__version__,
+        )
+
+    def workspace_base_url(self, workspace_id: str) -> str:
+        base = self.base_url if self.base_url.endswith("/") else self.base_url + "/"
+        return f"{base}workspace-launcher/workspaces/{workspace_id}/"
+
+    async def _wait_ready(self, container_id: str, base_url: str, token: str) -> None:
+        """Poll the workspace's /api/status with its token; fail fast if the container exits."""
+        deadline = time.monotonic() + self.launch_timeout
+        client = AsyncHTTPClient()
+        port = None
+        last_inspect = 0.0
+        while True:
+            now = time.monotonic()
+            if port is None or now - last_inspect > 1.0:
+                attrs = await self.backend.inspect(container_id)
+                last_inspect = now
+                if attrs is None or attrs["State"]["Status"] not in ("created", "running"):
+                    code = attrs["State"].get("ExitCode") if attrs else "?"
+                    raise LaunchFailed(
+                        f"the workspace's container exited (code {code}) before Jupyter was ready",
+                        log_tail=await self._safe_logs(container_id),
+                    )
+                port = published_port(attrs)
+            if port is not None and await _answers(client, port, base_url, token):
+                return
+            if time.monotonic() > deadline:
+                raise LaunchFailed(
+                    f"the workspace's Jupyter did not answer within {self.launch_timeout:g} s",
+                    log_tail=await self._safe_logs(container_id),
+                )
+            await asyncio.sleep(0.05)
+
+    async def _safe_logs(self, container_id: str, tail: int = 50) -> str:
+        try:
+            return await self.backend.logs(container_id, tail=tail)
+        except Exception:  # the container may already be gone; the log tail is a nicety
+            return ""
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def list(self, *, owner: str | None = None) -> list[Workspace]:
+        """Every workspace (of an owner), from the engine plus launches still in flight."""
+        found = {w.id: w for w in map(workspace_from_container, await self.backend.list_workspaces(owner=owner))}
+        for workspace_id, workspace in self._launches.items():
+            if owner is None or workspace.owner == owner:
+                found.setdefault(workspace_id, workspace)
+        return sorted(found.values(), key=lambda w: w.created, reverse=True)
+
+    async def get(self, *, owner: str | None, workspace_id: str) -> Workspace:
+        """One workspace of the owner (``None``: any owner); NotFound for others' ids."""
+        validate_workspace_id(workspace_id)
+        containers = await self.backend.list_workspaces(workspace_id=workspace_id)
+        if containers:
+            workspace = workspace_from_container(containers[0])
+        elif workspace_id in self._launches:
+            workspace = self._launches[workspace_id]
+        else:
+            raise NotFound(f"no workspace {workspace_id}")
+        if owner is not None and workspace.owner != owner:
+            raise NotFound(f"no workspace {workspace_id}")
+        return workspace
+
+    async def _container_of(self, owner: str | None, workspace_id: str) -> tuple[Workspace, str]:
+        workspace = await self.get(owner=owner, workspace_id=workspace_id)
+        if workspace.container_id is None:
+            raise Conflict(f"workspace {workspace_id} has no container ({workspace.status.value})")
+        return workspace, workspace.container_id
+
+    async def stop(self, *, owner: str | None, workspace_id: str) -> Workspace:
+        """Stop the container; its GPUs are free for others, its volumes and token stay."""
+        _, container_id = await self._container_of(owner, workspace_id)
+        await self.backend.stop(container_id)
+        return await self.get(owner=owner, workspace_id=workspace_id)
+
+    async def start(self, *, owner: str | None, workspace_id: str) -> Workspace:
+        """Start a stopped workspace on the same GPUs, if nobody else took them meanwhile."""
+        workspace, container_id = await self._container_of(owner, workspace_id)
+        if workspace.status is Status.RUNNING:
+            return workspace
+        async with self.allocator.reservation_lock():
+            held = specs.gpus_held(await self.backend.list_workspaces(), exclude=workspace_id)
+            busy = {uuid: held[uuid] for uuid in workspace.gpus if uuid in held}
+            if busy and not self.allocator.allow_sharing:
+                holders = "; ".join(f"{uuid} by {', '.join(ids)}" for uuid, ids in busy.items())
+                raise Conflict(
+                    f"cannot start {workspace.name}: its GPUs are now held ({holders}); stop those "
+                    "workspaces, or snapshot this one and launch the snapshot on other GPUs"
+                )
+            await self.backend.start(container_id)
+        attrs = await self.backend.inspect(container_id)
+        await self._wait_ready(container_id, workspace.base_url, container_env(attrs)["JUPYTER_TOKEN"])
+        return await self.get(owner=owner, workspace_id=workspace_id)
+
+    async def delete(self, *, owner: str | None, workspace_id: str, purge: bool = False) -> list[str]:
+        """Remove the container; with ``purge`` also its work volume and the owner's model
+        volume (the latter only when no other workspace uses it). Returns removed volumes."""
+        workspace = await self.get(owner=owner, workspace_id=workspace_id)
+        self._launches.pop(workspace_id, None)
+        if workspace.container_id is not None:
+            await self.backend.remove(workspace.container_id)
+        if not purge:
+            return []
+        removed = []
+        for name in (specs.work_volume_name(workspace_id), specs.model_volume_name(owner_slug(workspace.owner))):
+            try:
+                if await self.backend.remove_volume(name):
+                    removed.append(name)
+            except Exception as e:  # still mounted by another workspace: keep it
+                self.log.info("kept volume %s, still in use: %s", name, e)
+        return removed
+
+    async def logs(self, *, owner: str | None, workspace_id: str, tail: int = 200) -> str:
+        if isinstance(tail, bool) or not isinstance(tail, int) or tail <= 0:
+            raise InvalidRequest("tail must be a positive number of lines", field="tail")
+        workspace = await self.get(owner=owner, workspace_id=workspace_id)
+        if workspace.container_id is None:
+            return workspace.log_tail or ""
+        return await self.backend.logs(workspace.container_id, tail=tail)
+
+    async def snapshot(self, *, owner: str | None, workspace_id: str, tag: str | None = None) -> str:
+        """Commit the workspace's container (not its volumes) as a launchable image."""
+        workspace, container_id = await self._container_of(owner, workspace_id)
+        tag = tag or f"{workspace.name}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}"
+        if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
+            raise InvalidRequest(
+                f"tag {tag!r} is not valid: use up to 128 lowercase letters, digits, '.', '_' and '-'",
+                field="tag",
+            )
+        attrs = await self.backend.inspect(container_id)
+        labels = specs.snapshot_labels(attrs["Config"].get("Labels") or {}, created=_now())
+        repository = f"{SNAPSHOT_REPOSITORY}-{owner_slug(workspace.owner)}"
+        await self.backend.commit(
+            container_id,
+            repository=repository,
+            tag=tag,
+            conf=specs.snapshot_config(attrs["Config"], labels, token_placeholder=secrets.token_urlsafe(32)),
+            message=f"snapshot of workspace {workspace.name} ({workspace_id})",
+        )
+        return f"{repository}:{tag}"
+
+    async def connection(self, *, owner: str | None, workspace_id: str) -> tuple[int, str, str]:
+        """(loopback port, base URL, token) of a running workspace, for the proxy."""
+        workspace, container_id = await self._container_of(owner, workspace_id)
+        attrs = await self.backend.inspect(container_id)
+        port = published_port(attrs) if attrs else None
+        if port is None:
+            raise Conflict(f"workspace {workspace.name} is {workspace.status.value}, not running; start it first")
+        return port, workspace.base_url, container_env(attrs)["JUPYTER_TOKEN"]
+
+
+def _owner_of(containers: list[dict], workspace_id: str) -> str | None:
+    for attrs in containers:
+        labels = attrs["Config"]["Labels"]
+        if labels.get(specs.MANAGED_LABEL) == workspace_id:
+            return labels.get(specs.label("owner"))
+    return None
+
+
+async def _answers(client: AsyncHTTPClient, port: int, base_url: str, token: str) -> bool:
+    try:
+        response = await client.fetch(
+            f"http://127.0.0.1:{port}{base_url}api/status",
+            headers={"Authorization": f"token {token}"},
+            request_timeout=2.0,
+            raise_error=False,
+        )
+    except (OSError, HTTPClientError):
+        return False
+    return response.code == 200
+
+
+class _Reporter:
+    """Moves a workspace through its phases and tells the caller about each change."""
+
+    def __init__(self, workspace: Workspace, callback: ProgressCallback | None, log) -> None:
+        self.workspace = workspace
+        self.callback = callback
+        self.log = log
+
+    def __call__(self, status: Status, message: str, *, progress: int | None = None, log_line: str | None = None) -> None:
+        workspace = self.workspace
+        workspace.status = status
+        workspace.message = message
+        workspace.progress = PHASE_PROGRESS[status] if progress is None else progress
+        if log_line is None:
+            self.log.info("workspace %s (%s): %s - %s", workspace.id, workspace.name, status.value, message)
+        if self.callback is not None:
+            event = ProgressEvent(workspace.id, workspace.name, status, workspace.progress, message, log_line)
+            try:
+                self.callback(event)
+            except Exception:  # a broken listener must not break the launch
+                self.log.exception("progress listener failed")
+
+    def build_log(self, line: str) -> None:
+        """Build output: moves the bar from 10% to 55% following the builder's 'Step i/n'."""
+        progress = self.workspace.progress
+        if match := _STEP_RE.match(line):
+            step, total = int(match.group(1)), int(match.group(2))
+            progress = max(progress, 10 + int(45 * step / max(total, 1)))
+        self(Status.BUILDING, self.workspace.message or "building", progress=progress, log_line=line)
