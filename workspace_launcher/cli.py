@@ -169,7 +169,7 @@ def build_command(obj: Context, profiles: tuple[str, ...], build_all: bool) -> N
 @handles_errors
 def list_images_command(obj: Context, as_json: bool) -> None:
     """Images the launcher built, and snapshots."""
-    rows = obj.manager.builder.list_images()
+    rows = asyncio.run(obj.manager.builder.list_images())
     if as_json:
         out.print_json(json.dumps(rows, default=str))
         return

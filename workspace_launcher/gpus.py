@@ -20,7 +20,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -56,14 +56,7 @@ class Gpu:
     device_paths: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {
-            "index": self.index,
-            "uuid": self.uuid,
-            "name": self.name,
-            "memory_mib": self.memory_mib,
-            "vendor": self.vendor,
-            "device_paths": list(self.device_paths),
-        }
+        return {**asdict(self), "device_paths": list(self.device_paths)}
 
 
 @dataclass(frozen=True)
@@ -158,39 +151,24 @@ def select_gpus(
                 known = ", ".join(g.uuid for g in eligible) or "none"
                 raise InvalidRequest(f"this host has no GPU {uuid!r}; its {what} are: {known}", field="gpus")
             if vendor is not None and by_uuid[uuid].vendor != vendor:
-                raise InvalidRequest(
-                    f"GPU {uuid!r} is {by_uuid[uuid].vendor} but this profile needs {what}; "
-                    "pick another GPU or another profile",
-                    field="gpus",
-                )
+                raise InvalidRequest(f"GPU {uuid!r} is {by_uuid[uuid].vendor} but this profile needs {what}; "
+                                     "pick another GPU or another profile", field="gpus")
         chosen = [by_uuid[u] for u in request.ids]
     elif not eligible:
-        raise InvalidRequest(
-            f"this host has no {what}; launch with gpus=0 or pick a profile for this host's GPUs",
-            field="gpus",
-        )
+        raise InvalidRequest(f"this host has no {what}; launch with gpus=0 or pick a profile for this "
+                             "host's GPUs", field="gpus")
     else:
         wanted = len(eligible) if request.kind == "all" else request.count
         if wanted > len(eligible):
-            raise InvalidRequest(
-                f"asked for {_gpus_word(wanted)} but this host has {len(eligible)} {what}; ask for at most {len(eligible)}",
-                field="gpus",
-            )
+            raise InvalidRequest(f"asked for {_gpus_word(wanted)} but this host has {len(eligible)} {what}; "
+                                 f"ask for at most {len(eligible)}", field="gpus")
         chosen = eligible[:wanted]
 
     n = len(chosen)
-    if max_per_workspace and n > max_per_workspace:
-        raise InvalidRequest(
-            f"asked for {_gpus_word(n)} but the policy allows at most {max_per_workspace} per "
-            "workspace (GpuAllocator.max_gpus_per_workspace); ask for fewer",
-            field="gpus",
-        )
-    if max_per_owner and n > max_per_owner:
-        raise InvalidRequest(
-            f"asked for {_gpus_word(n)} but the policy allows at most {max_per_owner} per user "
-            "(GpuAllocator.max_gpus_per_owner); ask for fewer",
-            field="gpus",
-        )
+    for limit, per, trait in ((max_per_workspace, "workspace", "workspace"), (max_per_owner, "user", "owner")):
+        if limit and n > limit:
+            raise InvalidRequest(f"asked for {_gpus_word(n)} but the policy allows at most {limit} per {per} "
+                                 f"(GpuAllocator.max_gpus_per_{trait}); ask for fewer", field="gpus")
     if max_per_owner and owner_holds + n > max_per_owner:
         left = max(max_per_owner - owner_holds, 0)
         raise Conflict(
@@ -241,15 +219,8 @@ def discover_nvml() -> list[Gpu] | None:
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            gpus.append(
-                Gpu(
-                    index=index,
-                    uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
-                    name=_text(pynvml.nvmlDeviceGetName(handle)),
-                    memory_mib=int(memory.total) // 2**20,
-                    vendor="nvidia",
-                )
-            )
+            uuid, name = _text(pynvml.nvmlDeviceGetUUID(handle)), _text(pynvml.nvmlDeviceGetName(handle))
+            gpus.append(Gpu(index, uuid, name, int(memory.total) // 2**20, "nvidia"))
         return gpus
     except pynvml.NVMLError as e:
         log.warning("NVML failed while listing GPUs: %s", e)
@@ -269,16 +240,8 @@ def parse_nvidia_smi_csv(text: str) -> list[Gpu]:
         if len(parts) < 4 or not parts[0].isdigit():
             log.warning("ignoring unexpected nvidia-smi line %r", line)
             continue
-        memory = parts[-1]
-        gpus.append(
-            Gpu(
-                index=int(parts[0]),
-                uuid=parts[1],
-                name=", ".join(parts[2:-1]),  # a name with a comma stays whole
-                memory_mib=int(memory) if memory.isdigit() else 0,
-                vendor="nvidia",
-            )
-        )
+        memory = int(parts[-1]) if parts[-1].isdigit() else 0  # "[N/A]" on some boards
+        gpus.append(Gpu(int(parts[0]), parts[1], ", ".join(parts[2:-1]), memory, "nvidia"))
     return gpus
 
 
@@ -320,30 +283,20 @@ def discover_rocm(dev_dir: str = "/dev", sys_dir: str = "/sys") -> list[Gpu]:
         if (_read(device / "vendor") or "").lower() != _AMD_PCI_VENDOR:
             continue
         vram = _read(device / "mem_info_vram_total") or ""
-        gpus.append(
-            Gpu(
-                index=len(gpus),
-                uuid=_read(device / "unique_id") or f"amd-{node.name}",
-                name=_read(device / "product_name") or "AMD GPU",
-                memory_mib=int(vram) // 2**20 if vram.isdigit() else 0,
-                vendor="amd",
-                device_paths=(str(node),),
-            )
-        )
+        uuid = _read(device / "unique_id") or f"amd-{node.name}"
+        name = _read(device / "product_name") or "AMD GPU"
+        memory = int(vram) // 2**20 if vram.isdigit() else 0
+        gpus.append(Gpu(len(gpus), uuid, name, memory, "amd", (str(node),)))
     return gpus
 
 
 def discover_gpus_with_source() -> tuple[list[Gpu], str]:
     """This host's GPUs and which source found them: "nvml", "nvidia-smi", "rocm" or "none"."""
-    for source, discover in (("nvml", discover_nvml), ("nvidia-smi", discover_nvidia_smi)):
+    for source, discover in (("nvml", discover_nvml), ("nvidia-smi", discover_nvidia_smi), ("rocm", discover_rocm)):
         found = discover()
         if found:
             log.info("found %d GPU(s) through %s", len(found), source)
             return found, source
-    found = discover_rocm()
-    if found:
-        log.info("found %d GPU(s) through %s", len(found), "rocm")
-        return found, "rocm"
     log.info("found no GPUs (no NVML, nvidia-smi or ROCm device)")
     return [], "none"
 
@@ -353,31 +306,32 @@ def discover_gpus() -> list[Gpu]:
     return discover_gpus_with_source()[0]
 
 
-def _gpu_from_config(item: object, position: int) -> Gpu:
+_DECLARED_EXAMPLE = "{'index': 0, 'uuid': 'GPU-...', 'name': 'NVIDIA H100', 'memory_mib': 81559, 'vendor': 'nvidia'}"
+_DECLARED_CHECKS = (  # key, default, is valid, what a valid value looks like
+    ("index", None, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, f"an int >= 0, e.g. {_DECLARED_EXAMPLE}"),
+    ("uuid", None, lambda v: isinstance(v, str) and v.strip(), "the GPU's uuid as 'nvidia-smi -L' shows it"),
+    ("name", "GPU", lambda v: isinstance(v, str), "a display name, e.g. 'NVIDIA H100 80GB HBM3'"),
+    ("memory_mib", 0, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0 (MiB), e.g. 81559"),
+    ("vendor", "nvidia", lambda v: v in VENDORS, f"one of {', '.join(VENDORS)}"),
+    ("device_paths", (), lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, str) and p for p in v),
+     "a list of paths, e.g. ['/dev/dri/renderD128']"),
+)
+
+
+def _gpu_from_config(item: dict, position: int) -> Gpu:
     where = f"GpuInventory.declared_gpus[{position}]"
-    example = "{'index': 0, 'uuid': 'GPU-...', 'name': 'NVIDIA H100', 'memory_mib': 81559, 'vendor': 'nvidia'}"
-    if not isinstance(item, dict):
-        raise ConfigError(f"{where} must be a dict such as {example}")
-    unknown = set(item) - {"index", "uuid", "name", "memory_mib", "vendor", "device_paths"}
+    unknown = sorted(set(item) - {key for key, *_ in _DECLARED_CHECKS})
     if unknown:
-        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}; allowed: index, uuid, "
-                          "name, memory_mib, vendor, device_paths")
-    index, uuid, memory = item.get("index"), item.get("uuid"), item.get("memory_mib", 0)
-    vendor, paths = item.get("vendor", "nvidia"), item.get("device_paths", [])
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-        raise ConfigError(f"{where}: 'index' must be an int >= 0, e.g. {example}")
-    if not isinstance(uuid, str) or not uuid.strip():
-        raise ConfigError(f"{where}: 'uuid' must be the GPU's uuid as 'nvidia-smi -L' shows it, e.g. {example}")
-    if not isinstance(memory, int) or isinstance(memory, bool) or memory < 0:
-        raise ConfigError(f"{where}: 'memory_mib' must be an int >= 0 (MiB), e.g. 81559")
-    if vendor not in VENDORS:
-        raise ConfigError(f"{where}: 'vendor' must be one of {', '.join(VENDORS)}, not {vendor!r}")
-    if not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) and p for p in paths):
-        raise ConfigError(f"{where}: 'device_paths' must be a list of paths, e.g. ['/dev/dri/renderD128']")
-    if vendor == "amd" and not paths:
-        raise ConfigError(f"{where}: an AMD GPU needs 'device_paths', its render node(s), "
-                          "e.g. ['/dev/dri/renderD128']")
-    return Gpu(index, uuid.strip(), str(item.get("name", "GPU")), memory, vendor, tuple(paths))
+        raise ConfigError(f"{where} has unknown keys {unknown}; allowed: {', '.join(k for k, *_ in _DECLARED_CHECKS)}")
+    values = {}
+    for key, default, ok, looks_like in _DECLARED_CHECKS:
+        values[key] = item.get(key, default)
+        if not ok(values[key]):
+            raise ConfigError(f"{where}: {key!r} must be {looks_like}, not {values[key]!r}")
+    if values["vendor"] == "amd" and not values["device_paths"]:
+        raise ConfigError(f"{where}: an AMD GPU needs 'device_paths', its render node(s), e.g. ['/dev/dri/renderD128']")
+    values["uuid"], values["device_paths"] = values["uuid"].strip(), tuple(values["device_paths"])
+    return Gpu(**values)
 
 
 class GpuInventory(LoggingConfigurable):
@@ -490,34 +444,28 @@ class GpuAllocator(LoggingConfigurable):
 
     def __init__(self, *, inventory: GpuInventory, **kwargs: object) -> None:
         super().__init__(inventory=inventory, **kwargs)
-        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One asyncio.Lock per event loop: a lock is bound to the loop it is first used in.
+        self._loop_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._file_lock: FileLock | None = None
 
     def select(self, request: GpuRequest | object, taken: Taken, *, vendor: str | None = None,
                owner_holds: int = 0) -> list[Gpu]:
         """The GPUs to give a new workspace under this allocator's policy; see :func:`select_gpus`."""
         return select_gpus(
-            self.inventory.gpus(),
-            parse_gpu_request(request),
-            taken,
-            allow_sharing=self.allow_sharing,
-            max_per_workspace=self.max_gpus_per_workspace or None,
-            vendor=vendor,
-            max_per_owner=self.max_gpus_per_owner or None,
-            owner_holds=owner_holds,
+            self.inventory.gpus(), parse_gpu_request(request), taken, allow_sharing=self.allow_sharing,
+            max_per_workspace=self.max_gpus_per_workspace or None, vendor=vendor,
+            max_per_owner=self.max_gpus_per_owner or None, owner_holds=owner_holds,
         )
 
     def _get_file_lock(self) -> FileLock:
-        if self._file_lock is None or self._file_lock.lock_file != os.path.abspath(self.lock_path):
-            directory = os.path.dirname(os.path.abspath(self.lock_path))
-            if not os.path.isdir(directory):
-                os.makedirs(directory, exist_ok=True)
-                with contextlib.suppress(OSError):
-                    os.chmod(directory, 0o777)  # noqa: S103 - host servers of several accounts share it
+        path = os.path.abspath(self.lock_path)
+        if self._file_lock is None or self._file_lock.lock_file != path:
+            if not os.path.isdir(os.path.dirname(path)):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with contextlib.suppress(OSError):  # host servers of several accounts share it
+                    os.chmod(os.path.dirname(path), 0o777)  # noqa: S103
             # thread_local=False: the lock is taken and released from whichever thread runs the loop.
-            self._file_lock = FileLock(os.path.abspath(self.lock_path), mode=0o666, thread_local=False)
+            self._file_lock = FileLock(path, mode=0o666, thread_local=False)
         return self._file_lock
 
     @contextlib.asynccontextmanager
@@ -530,24 +478,21 @@ class GpuAllocator(LoggingConfigurable):
         loop = asyncio.get_running_loop()
         local = self._loop_locks.setdefault(loop, asyncio.Lock())
         async with local:
-            file_lock = self._get_file_lock()
             deadline = loop.time() + self.lock_timeout
             while True:
                 try:
+                    file_lock = self._get_file_lock()
                     file_lock.acquire(blocking=False)
                     break
                 except Timeout:
                     if loop.time() >= deadline:
-                        raise Conflict(
-                            f"another launch has held the GPU reservation lock {self.lock_path} for "
-                            f"over {self.lock_timeout:g} s; try again shortly"
-                        ) from None
+                        raise Conflict(f"another launch has held the GPU reservation lock {self.lock_path} "
+                                       f"for over {self.lock_timeout:g} s; try again shortly") from None
                     await asyncio.sleep(0.02)
-                except PermissionError as e:
-                    raise ConfigError(
-                        f"cannot take the GPU reservation lock {self.lock_path}: {e}; make it writable "
-                        "by every account running a host server (chmod 666) or set GpuAllocator.lock_path"
-                    ) from e
+                except OSError as e:  # e.g. a lock file or directory another account made read-only
+                    raise ConfigError(f"cannot take the GPU reservation lock {self.lock_path}: {e}; make it "
+                                      "writable by every account running a host server (chmod 666) or set "
+                                      "GpuAllocator.lock_path") from e
             try:
                 yield
             finally:
@@ -575,3 +520,9 @@ def render_group_ids() -> list[int]:
         with contextlib.suppress(KeyError):
             gids.append(grp.getgrnam(name).gr_gid)
     return gids
+
+
+def busy_gpus(uuids: Sequence[str], taken: Taken) -> dict[str, list[str]]:
+    """Which of ``uuids`` are held by some workspace now (uuid -> holders), e.g. to refuse
+    restarting a stopped workspace whose GPUs were given to someone else meanwhile."""
+    return {uuid: holders for uuid in uuids if (holders := _holders(taken, uuid))}

@@ -448,11 +448,11 @@ class ImageBuilder(LoggingConfigurable):
                     *lines, partial = (partial + text).split("\n")
                     for line in lines:
                         line_out(line.rstrip("\r"))
-                    if "error" in item or "errorDetail" in item:
-                        error = item.get("error") or (item.get("errorDetail") or {}).get("message")
-                        break
-                    if time.monotonic() - started > self.build_timeout:
+                    if "error" in item or "errorDetail" in item:  # the stream ends after it
+                        error = error or item.get("error") or (item.get("errorDetail") or {}).get("message")
+                    elif time.monotonic() - started > self.build_timeout:
                         error = f"timed out after {self.build_timeout:.0f}s (ImageBuilder.build_timeout)"
+                        stream.close()  # dropping the connection makes the engine cancel the build
                         break
             except APIError as e:
                 error = e.explanation or str(e)

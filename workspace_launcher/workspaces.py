@@ -25,7 +25,7 @@ from .backends import spec as specs
 from .backends.docker import DockerBackend, DockerEngine, container_env, published_port
 from .datasets import DatasetCatalog
 from .errors import Conflict, InvalidRequest, LaunchFailed, LauncherError, NotFound
-from .gpus import Gpu, GpuAllocator, GpuInventory, GpuRequest, parse_gpu_request, render_group_ids
+from .gpus import Gpu, GpuAllocator, GpuInventory, GpuRequest, busy_gpus, parse_gpu_request, render_group_ids
 from .images import ImageBuilder
 from .profiles import Profile, ProfileRegistry
 from .validation import owner_slug, parse_cpus, parse_size, validate_name, validate_workspace_id
@@ -232,7 +232,7 @@ class WorkspaceManager(LoggingConfigurable):
             if labels is None or labels.get(specs.label("owner")) != request.owner:
                 raise NotFound(f"no snapshot {request.snapshot!r} of yours; list them with 'workspace-launcher images list'")
             return request.snapshot
-        if self.builder.find(request.profile) is None:
+        if await self.builder.find(request.profile) is None:
             report(Status.BUILDING, f"building the {request.profile.name} image")
         built = await self.builder.ensure(request.profile, on_log=report.build_log)
         return built.tag
@@ -364,7 +364,7 @@ class WorkspaceManager(LoggingConfigurable):
             return workspace
         async with self.allocator.reservation_lock():
             held = specs.gpus_held(await self.backend.list_workspaces(), exclude=workspace_id)
-            busy = {uuid: held[uuid] for uuid in workspace.gpus if uuid in held}
+            busy = busy_gpus(workspace.gpus, held)
             if busy and not self.allocator.allow_sharing:
                 holders = "; ".join(f"{uuid} by {', '.join(ids)}" for uuid, ids in busy.items())
                 raise Conflict(

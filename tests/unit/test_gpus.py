@@ -405,6 +405,18 @@ def test_lock_times_out_with_conflict(tmp_path: Path) -> None:
     asyncio.run(race())
 
 
+def test_unusable_lock_path_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").touch()
+    allocator = make_allocator(tmp_path / "a-file" / "gpus.lock")
+
+    async def take() -> None:
+        async with allocator.reservation_lock():
+            pass
+
+    with pytest.raises(ConfigError, match="GpuAllocator.lock_path"):
+        asyncio.run(take())
+
+
 # -- concurrent reservations ------------------------------------------------------------------
 # The "engine" is a dict (one process) or a JSON file (several): uuid -> holder workspace ids.
 # Every reservation reads it, waits (as a container create would), then records its GPUs, as
@@ -487,3 +499,11 @@ def test_concurrent_reservations_across_processes(tmp_path: Path) -> None:
     assert sorted(won) == sorted(UUIDS)
     engine = json.loads((tmp_path / "engine.json").read_text())
     assert sorted(engine) == sorted(UUIDS) and all(len(h) == 1 for h in engine.values())
+
+
+def test_busy_gpus_names_who_took_a_stopped_workspaces_gpus():
+    from workspace_launcher.gpus import busy_gpus
+
+    taken = {"GPU-1": ["aaaaaaaaaaaa"], "GPU-2": [], "GPU-3": "bbbbbbbbbbbb"}
+    assert busy_gpus(["GPU-1", "GPU-2", "GPU-3", "GPU-4"], taken) == {"GPU-1": ["aaaaaaaaaaaa"], "GPU-3": ["bbbbbbbbbbbb"]}
+    assert busy_gpus([], taken) == {}

@@ -1,0 +1,77 @@
+"""Launch validation: every bad field is a 400 naming the field, before any engine call."""
+
+from __future__ import annotations
+
+import pytest
+from traitlets.config import Config
+
+from workspace_launcher.errors import InvalidRequest
+from workspace_launcher.workspaces import WorkspaceManager
+
+GPUS = [{"index": i, "uuid": f"GPU-{i}", "name": "Fake", "memory_mib": 1024, "vendor": "nvidia"} for i in range(4)]
+
+
+class NoEngine:
+    """Any engine call from validation is a bug: validation must not touch the engine."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"validation touched the engine ({name})")
+
+
+@pytest.fixture
+def manager(tmp_path):
+    (tmp_path / "data" / "coco").mkdir(parents=True)
+    config = Config()
+    config.GpuInventory.declared_gpus = GPUS
+    config.GpuAllocator.max_gpus_per_workspace = 2
+    config.GpuAllocator.lock_path = str(tmp_path / "gpus.lock")
+    config.DatasetCatalog.allowed_roots = [str(tmp_path / "data")]
+    config.DatasetCatalog.datasets = {"coco": {"path": str(tmp_path / "data" / "coco")}}
+    config.WorkspaceManager.max_memory = "8g"
+    manager = WorkspaceManager(config=config)
+    manager.backend.engine = NoEngine()
+    return manager
+
+
+def test_a_good_request_is_fully_resolved(manager):
+    request = manager.validate_launch(owner="alice", profile="minimal", gpus=2, datasets=["coco"], cpus="1.5", memory="4g")
+    assert request.profile.name == "minimal"
+    assert request.gpus.count == 2
+    assert [d.name for d in request.datasets] == ["coco"]
+    assert request.limits.cpus == 1.5 and request.limits.memory == 4 * 1024**3
+    assert request.limits.shm_size == 256 * 1024**2  # the profile's default
+    assert request.name.startswith("minimal-")
+    assert len(request.workspace_id) == 12
+
+
+@pytest.mark.parametrize(
+    "fields,field,words",
+    [
+        ({"profile": "nope"}, "profile", "available profiles: minimal"),
+        ({"profile": None}, "profile", "required"),
+        ({"gpus": -1}, "gpus", "gpus"),
+        ({"gpus": 3}, "gpus", "2"),  # over the per-workspace policy
+        ({"gpus": 9}, "gpus", "4"),  # more than the host has
+        ({"gpus": ["GPU-404"]}, "gpus", "GPU-404"),
+        ({"gpus": True}, "gpus", "gpus"),
+        ({"datasets": ["imagenet"]}, "datasets", "known datasets: coco"),
+        ({"name": "../x"}, "name", "lowercase"),
+        ({"name": "Bad Name"}, "name", "lowercase"),
+        ({"cpus": "lots"}, "cpus", "number"),
+        ({"cpus": 10_000}, "cpus", "more than"),
+        ({"memory": "16g"}, "memory", "admin's limit"),
+        ({"memory": "1g", "shm_size": "2g"}, "shm_size", "larger than memory"),
+        ({"snapshot": 5}, "snapshot", "image reference"),
+    ],
+)
+def test_bad_fields(manager, fields, field, words):
+    request = {"profile": "minimal", **fields}
+    with pytest.raises(InvalidRequest) as info:
+        manager.validate_launch(owner="alice", **request)
+    assert info.value.field == field
+    assert words in info.value.message
+
+
+def test_workspace_urls_live_under_the_host_base_url(manager):
+    manager.base_url = "/user/alice"
+    assert manager.workspace_base_url("0123456789ab") == "/user/alice/workspace-launcher/workspaces/0123456789ab/"
