@@ -122,6 +122,12 @@ class WorkspaceManager(LoggingConfigurable):
         self.allocator = GpuAllocator(parent=self, inventory=self.inventory)
         #: Launches in flight, and failed launches whose containers are gone, by id.
         self._launches: dict[str, Workspace] = {}
+        #: Last proxied request per workspace (monotonic seconds), for idle culling.
+        self._activity: dict[str, float] = {}
+
+    def record_activity(self, workspace_id: str) -> None:
+        """Called by the proxy on every request and WebSocket message."""
+        self._activity[workspace_id] = time.monotonic()
 
     # -- validation: everything that can be wrong with the input, before any side effect ----
     def validate_launch(
