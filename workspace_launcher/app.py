@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from jupyter_server.extension.application import ExtensionApp
+import getpass
+import os
+from pathlib import Path
 
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Unicode, default
+
+from .culling import IdleCuller
 from .datasets import DatasetCatalog
 from .gpus import GpuAllocator, GpuInventory
+from .handlers import default_handlers as api_handlers
 from .images import ImageBuilder
 from .profiles import ProfileRegistry
 from .workspaces import WorkspaceManager
+
+EVENT_SCHEMA = Path(__file__).parent / "event_schemas" / "workspace-progress" / "v1.yaml"
 
 
 class WorkspaceLauncherApp(ExtensionApp):
@@ -16,18 +25,39 @@ class WorkspaceLauncherApp(ExtensionApp):
 
     name = "workspace_launcher"
     # Every configurable an admin may set in jupyter_server_config.py, for --help-all.
-    classes = [WorkspaceManager, ProfileRegistry, DatasetCatalog, ImageBuilder, GpuInventory, GpuAllocator]
+    classes = [WorkspaceManager, ProfileRegistry, DatasetCatalog, ImageBuilder, GpuInventory, GpuAllocator, IdleCuller]
+
+    owner = Unicode(
+        help="""Whose workspaces this server shows and launches. Default: the JupyterHub user
+        when run by JupyterHub (JUPYTERHUB_USER), else the operating-system user running the
+        server. Each owner sees and reaches only their own workspaces.""",
+    ).tag(config=True)
+
+    @default("owner")
+    def _default_owner(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
     def initialize_settings(self) -> None:
         manager = WorkspaceManager(parent=self, base_url=self.serverapp.base_url)
-        self.settings["workspace_launcher_manager"] = manager
-        self.log.info("workspace_launcher: %d profiles available", len(manager.profiles.all()))
+        event_logger = getattr(self.serverapp, "event_logger", None)
+        if event_logger is not None:
+            event_logger.register_event_schema(EVENT_SCHEMA)
+            manager.event_logger = event_logger
+        self.culler = IdleCuller(parent=self, manager=manager)
+        self.settings.update(workspace_launcher_manager=manager, workspace_launcher_owner=self.owner)
+        self.log.info("workspace_launcher: owner %s, %d profiles", self.owner, len(manager.profiles.all()))
 
     def initialize_handlers(self) -> None:
-        # The REST API and the proxy are added by the extension's handlers module.
-        pass
+        from .proxy import default_handlers as proxy_handlers
+
+        self.handlers.extend(api_handlers + proxy_handlers)
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        self.culler.start(owner=self.owner)
 
     async def stop_extension(self) -> None:
-        manager = self.settings.get("workspace_launcher_manager")
-        if manager is not None:
-            manager.engine.close()
+        from .proxy import close as close_proxy
+
+        await self.culler.stop()
+        await close_proxy()
+        self.settings["workspace_launcher_manager"].engine.close()

@@ -17,6 +17,8 @@ class Status(str, enum.Enum):
     RUNNING = "running"
     STOPPED = "stopped"
     FAILED = "failed"
+    #: Only in events: the workspace was deleted.
+    DELETED = "deleted"
 
 
 #: Rough share of a launch that is done when each phase starts, for progress bars.
@@ -27,6 +29,7 @@ PHASE_PROGRESS = {
     Status.RUNNING: 100,
     Status.STOPPED: 100,
     Status.FAILED: 100,
+    Status.DELETED: 100,
 }
 
 #: Engine container states, as workspace statuses.
@@ -75,6 +78,7 @@ class ProgressEvent:
     progress: int
     message: str
     log_line: str | None = None
+    owner: str = ""
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -24,7 +24,7 @@ from . import __version__
 from .backends import spec as specs
 from .backends.docker import DockerBackend, DockerEngine, container_env, published_port
 from .datasets import DatasetCatalog
-from .errors import Conflict, InvalidRequest, LaunchFailed, LauncherError, NotFound
+from .errors import Conflict, GpuRuntimeMissing, InvalidRequest, LaunchFailed, LauncherError, NotFound
 from .gpus import Gpu, GpuAllocator, GpuInventory, GpuRequest, busy_gpus, parse_gpu_request, render_group_ids
 from .images import ImageBuilder
 from .profiles import Profile, ProfileRegistry
@@ -34,6 +34,7 @@ from .workspace import PHASE_PROGRESS, ProgressCallback, ProgressEvent, Status, 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+)")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
 SNAPSHOT_REPOSITORY = "workspace-launcher/snapshot"
+EVENT_SCHEMA_ID = "https://events.jupyter.org/workspace_launcher/workspace-progress/v1"
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,19 @@ class WorkspaceManager(LoggingConfigurable):
         self._launches: dict[str, Workspace] = {}
         #: Last proxied request per workspace (monotonic seconds), for idle culling.
         self._activity: dict[str, float] = {}
+        #: Background launches, referenced so they are not garbage-collected mid-flight.
+        self._tasks: set[asyncio.Task] = set()
+        #: The server's jupyter_events EventLogger, set by the extension app.
+        self.event_logger = None
 
     def record_activity(self, workspace_id: str) -> None:
         """Called by the proxy on every request and WebSocket message."""
         self._activity[workspace_id] = time.monotonic()
+
+    def proxy_idle_seconds(self, workspace_id: str) -> float | None:
+        """Seconds since the proxy last carried traffic for the workspace (None: never)."""
+        last = self._activity.get(workspace_id)
+        return None if last is None else time.monotonic() - last
 
     # -- validation: everything that can be wrong with the input, before any side effect ----
     def validate_launch(
@@ -173,7 +183,54 @@ class WorkspaceManager(LoggingConfigurable):
     # -- launch ---------------------------------------------------------------------------
     async def launch(self, *, owner: str, on_progress: ProgressCallback | None = None, **request) -> Workspace:
         """Validate, build (or reuse) the image, reserve GPUs, start, and wait until ready."""
-        return await self.run_launch(self.validate_launch(owner=owner, **request), on_progress=on_progress)
+        validated = self.validate_launch(owner=owner, **request)
+        await self.check_launchable(validated)
+        return await self.run_launch(validated, on_progress=on_progress)
+
+    async def start_launch(self, *, owner: str, **request) -> Workspace:
+        """Validate and pre-check now (so bad input is a 4xx), then launch in the background.
+
+        Returns the pending workspace; progress goes to the event log and to ``get``/``list``.
+        """
+        validated = self.validate_launch(owner=owner, **request)
+        await self.check_launchable(validated)
+        workspace = self.pending_workspace(validated)
+        task = asyncio.create_task(self.run_launch(validated, on_progress=self.emit))
+        self._tasks.add(task)
+        task.add_done_callback(self._launch_done)
+        return workspace
+
+    def _launch_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            level = self.log.info if isinstance(error, LauncherError) else self.log.error
+            level("background launch failed: %s", error, exc_info=not isinstance(error, LauncherError))
+
+    def emit(self, event: ProgressEvent) -> None:
+        """Publish a phase change on the server's event bus (when running inside a server)."""
+        if self.event_logger is not None and event.log_line is None:
+            data = event.to_dict()
+            data.pop("log_line", None)
+            self.event_logger.emit(schema_id=EVENT_SCHEMA_ID, data=data)
+
+    def _announce(self, workspace: Workspace, status: Status, message: str) -> None:
+        self.emit(ProgressEvent(workspace.id, workspace.name, status, 100, message, owner=workspace.owner))
+
+    async def check_launchable(self, request: LaunchRequest) -> None:
+        """Checks that need the engine but change nothing: a clear 409 now beats a failed launch.
+
+        The reservation itself is repeated under the lock when the container is created.
+        """
+        await self._check_name_free(request)
+        if request.gpus.kind == "none":
+            return
+        gpus = self.allocator.select(request.gpus, {}, vendor=request.profile.gpu_vendor)
+        if any(g.vendor == "nvidia" for g in gpus) and not await self.backend.has_nvidia_runtime():
+            raise GpuRuntimeMissing(
+                "GPUs were requested but this host has no NVIDIA container runtime; run "
+                "'workspace-launcher doctor' to see how to install it, or launch with gpus=0"
+            )
+        await self._reserve_gpus(request)  # raises Conflict when they are taken
 
     def pending_workspace(self, request: LaunchRequest) -> Workspace:
         """Register a validated launch as pending, so lists show it before its container exists."""
@@ -198,7 +255,6 @@ class WorkspaceManager(LoggingConfigurable):
         created_volumes: list[str] = []
         container_id: str | None = None
         try:
-            await self._check_name_free(request)
             image = await self._image_for(request, report)
             report(Status.STARTING, "reserving GPUs and creating the container")
             await self.backend.ensure_network()
@@ -328,6 +384,33 @@ class WorkspaceManager(LoggingConfigurable):
         except Exception:  # the container may already be gone; the log tail is a nicety
             return ""
 
+    # -- what users may choose from --------------------------------------------------------
+    async def describe_profiles(self) -> list[dict]:
+        """Profiles with the image a launch would use now and whether it is already built."""
+        described = []
+        for profile in self.profiles.all().values():
+            built = await self.builder.find(profile)
+            described.append(
+                {**profile.to_dict(), "image": built.tag if built else None, "pinned_digest": _pinned_digest(profile.base_image or self.builder.base_image), "built": built is not None}
+            )
+        return described
+
+    async def describe_gpus(self, *, owner: str) -> dict:
+        """The inventory, who holds each GPU (names only for the owner's own), and the policy."""
+        containers = await self.backend.list_workspaces()
+        held = specs.gpus_held(containers)
+        names = {w.id: w.name for w in map(workspace_from_container, containers) if w.owner == owner}
+        gpus = []
+        for gpu in self.inventory.gpus():
+            holders = [{"id": i, "name": names.get(i), "mine": i in names} for i in held.get(gpu.uuid, [])]
+            gpus.append({**gpu.to_dict(), "held_by": holders})
+        policy = {
+            "allow_sharing": self.allocator.allow_sharing,
+            "max_gpus_per_workspace": self.allocator.max_gpus_per_workspace,
+            "max_gpus_per_owner": self.allocator.max_gpus_per_owner,
+        }
+        return {"gpus": gpus, "policy": policy, "source": self.inventory.source}
+
     # -- lifecycle ------------------------------------------------------------------------
     async def list(self, *, owner: str | None = None) -> list[Workspace]:
         """Every workspace (of an owner), from the engine plus launches still in flight."""
@@ -361,7 +444,9 @@ class WorkspaceManager(LoggingConfigurable):
         """Stop the container; its GPUs are free for others, its volumes and token stay."""
         _, container_id = await self._container_of(owner, workspace_id)
         await self.backend.stop(container_id)
-        return await self.get(owner=owner, workspace_id=workspace_id)
+        workspace = await self.get(owner=owner, workspace_id=workspace_id)
+        self._announce(workspace, Status.STOPPED, "stopped")
+        return workspace
 
     async def start(self, *, owner: str | None, workspace_id: str) -> Workspace:
         """Start a stopped workspace on the same GPUs, if nobody else took them meanwhile."""
@@ -380,7 +465,9 @@ class WorkspaceManager(LoggingConfigurable):
             await self.backend.start(container_id)
         attrs = await self.backend.inspect(container_id)
         await self._wait_ready(container_id, workspace.base_url, container_env(attrs)["JUPYTER_TOKEN"])
-        return await self.get(owner=owner, workspace_id=workspace_id)
+        workspace = await self.get(owner=owner, workspace_id=workspace_id)
+        self._announce(workspace, Status.RUNNING, "running")
+        return workspace
 
     async def delete(self, *, owner: str | None, workspace_id: str, purge: bool = False) -> list[str]:
         """Remove the container; with ``purge`` also its work volume and the owner's model
@@ -389,6 +476,7 @@ class WorkspaceManager(LoggingConfigurable):
         self._launches.pop(workspace_id, None)
         if workspace.container_id is not None:
             await self.backend.remove(workspace.container_id)
+        self._announce(workspace, Status.DELETED, "deleted" + (" with its volumes" if purge else ", volumes kept"))
         if not purge:
             return []
         removed = []
@@ -439,6 +527,10 @@ class WorkspaceManager(LoggingConfigurable):
         return port, workspace.base_url, container_env(attrs)["JUPYTER_TOKEN"]
 
 
+def _pinned_digest(reference: str) -> str | None:
+    return reference.split("@", 1)[1] if "@" in reference else None
+
+
 def _owner_of(containers: list[dict], workspace_id: str) -> str | None:
     for attrs in containers:
         labels = attrs["Config"]["Labels"]
@@ -476,7 +568,7 @@ class _Reporter:
         if log_line is None:
             self.log.info("workspace %s (%s): %s - %s", workspace.id, workspace.name, status.value, message)
         if self.callback is not None:
-            event = ProgressEvent(workspace.id, workspace.name, status, workspace.progress, message, log_line)
+            event = ProgressEvent(workspace.id, workspace.name, status, workspace.progress, message, log_line, workspace.owner)
             try:
                 self.callback(event)
             except Exception:  # a broken listener must not break the launch

@@ -190,6 +190,17 @@ def test_gpus_on_a_host_without_nvidia_runtime_fail_clearly_and_leave_nothing(da
     assert _leftovers(docker_client, owner) == ([], [])
     held = specs.gpus_held(run(manager.backend.list_workspaces()))
     assert not any(uuid.startswith("GPU-fake") for uuid in held)
+    assert run(manager.list(owner=owner)) == []  # refused before anything was registered
+
+
+def test_the_engine_refusing_a_gpu_device_is_reported_the_same_way(dataset_root, tmp_path, docker_client, minimal_image):
+    """Where the runtime check passes but the engine still cannot serve the device request."""
+    manager = WorkspaceManager(config=make_config(dataset_root, tmp_path, declared_gpus=FAKE_GPUS))
+    owner = "wltest-no-driver"
+    request = manager.validate_launch(owner=owner, profile="minimal", gpus=1)
+    with pytest.raises(GpuRuntimeMissing, match="workspace-launcher doctor"):
+        run(manager.run_launch(request))  # skips the pre-check: the engine itself refuses
+    assert _leftovers(docker_client, owner) == ([], [])
     failed = run(manager.list(owner=owner))
     assert [w.status for w in failed] == [Status.FAILED]
     assert "NVIDIA container runtime" in failed[0].error

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import glob
 import logging
+import shutil
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -111,6 +113,15 @@ class DockerBackend:
             return True
         except NotFound:
             return False
+
+    async def has_nvidia_runtime(self) -> bool:
+        """Whether the engine can hand NVIDIA GPUs to containers (runtime, hook or CDI specs)."""
+        info = await self.engine.call(self.engine.client.info)
+        if "nvidia" in (info.get("Runtimes") or {}):
+            return True
+        if shutil.which("nvidia-container-runtime-hook") or shutil.which("nvidia-container-cli"):
+            return True
+        return any(glob.glob(pattern) for pattern in ("/etc/cdi/nvidia*.yaml", "/var/run/cdi/nvidia*.yaml"))
 
     # -- containers ---------------------------------------------------------------------
     async def list_workspaces(self, *, owner: str | None = None, workspace_id: str | None = None) -> list[dict]:

@@ -1,0 +1,199 @@
+"""REST handlers under {base_url}workspace-launcher/api/: thin, each method a few lines.
+
+Parsing and answering live here; every decision is the manager's. Launcher errors become JSON
+``{message, field?, log_tail?}`` with the error's status (400, 404, 409, 503).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from .errors import InvalidRequest, LauncherError
+from .workspace import Workspace
+from .workspaces import WorkspaceManager
+
+AUTH_RESOURCE = "workspace_launcher"
+API = "/workspace-launcher/api"
+WORKSPACE_ID = r"(?P<workspace_id>[^/]+)"
+LAUNCH_FIELDS = {"profile", "gpus", "datasets", "name", "cpus", "memory", "shm_size", "open_demo", "snapshot"}
+
+
+def answers_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Turn launcher errors into JSON answers with their status and the field to fix."""
+
+    @functools.wraps(method)
+    async def wrapper(self: LauncherHandler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except LauncherError as e:
+            self.set_status(e.status_code)
+            body = {"message": e.message, "reason": None}
+            if isinstance(e, InvalidRequest):
+                body["field"] = e.field
+            if e.log_tail:
+                body["log_tail"] = e.log_tail
+            self.finish(json.dumps(body))
+
+    return wrapper
+
+
+class LauncherHandler(APIHandler):
+    """Authenticated JSON handler with the manager and the owner at hand."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> WorkspaceManager:
+        return self.settings["workspace_launcher_manager"]
+
+    @property
+    def owner(self) -> str:
+        return self.settings["workspace_launcher_owner"]
+
+    def json_body(self, *, required: bool = True) -> dict:
+        if not self.request.body:
+            if required:
+                raise InvalidRequest("the request needs a JSON object body")
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except ValueError as e:
+            raise InvalidRequest(f"the body is not valid JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object")
+        return body
+
+    def view(self, workspace: Workspace) -> dict:
+        return workspace_view(workspace)
+
+
+def workspace_view(workspace: Workspace) -> dict:
+    """A workspace as the API shows it: no container ids, the lab URL through the proxy."""
+    data = workspace.to_dict()
+    data.pop("container_id", None)
+    data["url"] = data.pop("base_url") + "lab"
+    return data
+
+
+class ProfilesHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self) -> None:
+        self.finish(json.dumps(await self.manager.describe_profiles()))
+
+
+class GpusHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self) -> None:
+        self.finish(json.dumps(await self.manager.describe_gpus(owner=self.owner)))
+
+
+class DatasetsHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self) -> None:
+        self.finish(json.dumps(self.manager.datasets.describe()))
+
+
+class WorkspacesHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self) -> None:
+        self.finish(json.dumps([self.view(w) for w in await self.manager.list(owner=self.owner)]))
+
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def post(self) -> None:
+        body = self.json_body()
+        unknown = set(body) - LAUNCH_FIELDS
+        if unknown:
+            raise InvalidRequest(f"unknown fields {sorted(unknown)}; allowed: {sorted(LAUNCH_FIELDS)}", field=sorted(unknown)[0])
+        workspace = await self.manager.start_launch(owner=self.owner, **body)
+        self.set_status(202)
+        self.set_header("Location", f"{self.base_url}workspace-launcher/api/workspaces/{workspace.id}")
+        self.finish(json.dumps(self.view(workspace)))
+
+
+class WorkspaceHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self, workspace_id: str) -> None:
+        self.finish(json.dumps(self.view(await self.manager.get(owner=self.owner, workspace_id=workspace_id))))
+
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def delete(self, workspace_id: str) -> None:
+        purge = self.get_query_argument("purge", "false").lower()
+        if purge not in ("true", "false", "1", "0"):
+            raise InvalidRequest("purge must be true or false", field="purge")
+        await self.manager.delete(owner=self.owner, workspace_id=workspace_id, purge=purge in ("true", "1"))
+        self.set_status(204)
+        self.finish()
+
+
+class WorkspaceActionHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def post(self, workspace_id: str, action: str) -> None:
+        if action == "snapshot":
+            tag = self.json_body(required=False).get("tag")
+            image = await self.manager.snapshot(owner=self.owner, workspace_id=workspace_id, tag=tag)
+            self.set_status(201)
+            self.set_header("Location", f"{self.base_url}workspace-launcher/api/workspaces/{workspace_id}")
+            self.finish(json.dumps({"image": image}))
+            return
+        method = self.manager.stop if action == "stop" else self.manager.start
+        self.finish(json.dumps(self.view(await method(owner=self.owner, workspace_id=workspace_id))))
+
+
+class LogsHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self, workspace_id: str) -> None:
+        tail = self.get_query_argument("tail", "200")
+        if not tail.isdigit():
+            raise InvalidRequest("tail must be a positive number of lines", field="tail")
+        logs = await self.manager.logs(owner=self.owner, workspace_id=workspace_id, tail=int(tail))
+        self.finish(json.dumps({"logs": logs}))
+
+
+@functools.cache
+def openapi_document() -> str:
+    return files("workspace_launcher").joinpath("openapi.json").read_text()
+
+
+class OpenApiHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(openapi_document())
+
+
+default_handlers = [
+    (rf"{API}/profiles", ProfilesHandler),
+    (rf"{API}/gpus", GpusHandler),
+    (rf"{API}/datasets", DatasetsHandler),
+    (rf"{API}/workspaces", WorkspacesHandler),
+    (rf"{API}/workspaces/{WORKSPACE_ID}", WorkspaceHandler),
+    (rf"{API}/workspaces/{WORKSPACE_ID}/(?P<action>stop|start|snapshot)", WorkspaceActionHandler),
+    (rf"{API}/workspaces/{WORKSPACE_ID}/logs", LogsHandler),
+    (rf"{API}/openapi.json", OpenApiHandler),
+]
