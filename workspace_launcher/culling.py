@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, Instance
