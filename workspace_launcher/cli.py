@@ -183,6 +183,63 @@ def list_images_command(obj: Context, as_json: bool) -> None:
     out.print(table)
 
 
+# -- datasets --------------------------------------------------------------------------------
+@main.group()
+def datasets() -> None:
+    """The dataset catalog."""
+
+
+@datasets.command("list")
+@click.pass_obj
+@handles_errors
+def list_datasets_command(obj: Context) -> None:
+    """Datasets users can mount."""
+    table = Table("name", "mounted at", "description")
+    for entry in obj.manager.datasets.describe():
+        table.add_row(entry["name"], entry["mount_path"], entry["description"])
+    out.print(table)
+
+
+@datasets.command("add")
+@click.argument("name")
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--description", default="", help="What users see next to the name.")
+@click.pass_obj
+@handles_errors
+def add_dataset_command(obj: Context, name: str, path: str, description: str) -> None:
+    """Register a host directory (under an allowed root) as a read-only dataset."""
+    obj.manager.datasets.register(name, path=os.path.abspath(path), description=description)
+    out.print(f"registered {name} -> /datasets/{name}")
+
+
+@datasets.command("create-demo")
+@click.argument("name", default="demo-shapes")
+@click.option("--root", default=None, help="Parent directory (default: DatasetCatalog.managed_root).")
+@click.option("--train", default=None, type=int, help="Training images.")
+@click.option("--test", "test_count", default=None, type=int, help="Test images.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.pass_obj
+@handles_errors
+def create_demo_command(obj: Context, name: str, root: str | None, train: int | None, test_count: int | None, seed: int) -> None:
+    """Generate a small synthetic object-detection dataset (COCO JSON) and register it."""
+    from .demo_data import DemoDataError, create_demo_dataset
+    from .validation import validate_name
+
+    catalog = obj.manager.datasets
+    validate_name(name, field="name")
+    dest = Path(root or catalog.managed_root) / name
+    sizes = {k: v for k, v in (("train", train), ("test", test_count)) if v is not None}
+    try:
+        with console.status(f"generating {dest}"):
+            summary = create_demo_dataset(dest, seed=seed, **sizes)
+    except (DemoDataError, ValueError, OSError) as e:
+        raise InvalidRequest(str(e)) from e
+    counts = "/".join(str(summary["splits"][s]["images"]) for s in ("train", "test"))
+    description = f"Synthetic shapes ({', '.join(summary['classes'])}): {counts} train/test images, COCO JSON"
+    catalog.register(name, path=str(dest), description=description)
+    out.print(f"created {dest} and registered it as dataset {name!r} (mounted at /datasets/{name})")
+
+
 # -- workspaces ------------------------------------------------------------------------------
 @main.group()
 def workspaces() -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
-from traitlets import Dict, List, Unicode, validate
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import Dict, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from .backends.spec import DatasetMount
@@ -32,25 +36,66 @@ class DatasetCatalog(LoggingConfigurable):
         admin names a root. Example: ["/srv/datasets"]""",
     ).tag(config=True)
 
+    registry_file = Unicode(
+        help="""JSON file of datasets registered from the command line
+        ('workspace-launcher datasets create-demo' and 'datasets add'), merged with
+        `datasets` (which wins on a name clash). Default:
+        <jupyter data dir>/workspace_launcher/datasets.json""",
+    ).tag(config=True)
+
+    managed_root = Unicode(
+        help="""Directory where 'workspace-launcher datasets create-demo' writes datasets.
+        It counts as an allowed root. Default: <jupyter data dir>/workspace_launcher/datasets""",
+    ).tag(config=True)
+
+    @default("registry_file")
+    def _default_registry_file(self) -> str:
+        return os.path.join(jupyter_data_dir(), "workspace_launcher", "datasets.json")
+
+    @default("managed_root")
+    def _default_managed_root(self) -> str:
+        return os.path.join(jupyter_data_dir(), "workspace_launcher", "datasets")
+
     @validate("datasets")
     def _check_datasets(self, proposal):
         for name, entry in proposal["value"].items():
-            try:
-                validate_name(name, field="dataset name")
-            except InvalidRequest as e:
-                raise ConfigError(f"DatasetCatalog.datasets: {e.message}") from e
-            if not isinstance(entry, dict) or len({"path", "volume"} & set(entry)) != 1:
-                raise ConfigError(
-                    f"DatasetCatalog.datasets[{name!r}] must be a dict with exactly one of "
-                    "'path' (host directory) or 'volume' (engine volume name)"
-                )
-            unknown = set(entry) - {"path", "volume", "description"}
-            if unknown:
-                raise ConfigError(
-                    f"DatasetCatalog.datasets[{name!r}] has unknown keys {sorted(unknown)}; "
-                    "allowed: path, volume, description"
-                )
+            check_entry(name, entry, where="DatasetCatalog.datasets")
         return proposal["value"]
+
+    def all(self) -> dict[str, dict]:
+        """Every dataset: the registry file's, then the admin's config on top."""
+        merged = dict(self._registered())
+        merged.update(self.datasets)
+        return merged
+
+    def _registered(self) -> dict[str, dict]:
+        path = Path(self.registry_file)
+        if not path.is_file():
+            return {}
+        try:
+            entries = json.loads(path.read_text())
+        except ValueError as e:
+            raise ConfigError(f"{path} is not valid JSON ({e}); fix or remove it") from e
+        for name, entry in entries.items():
+            check_entry(name, entry, where=str(path))
+        return entries
+
+    def register(self, name: str, *, path: str, description: str = "") -> None:
+        """Add a host directory to the registry file (after the same checks as a launch)."""
+        validate_name(name, field="dataset name")
+        if name in self.datasets:
+            raise InvalidRequest(f"dataset {name!r} is defined in the admin's config; pick another name", field="name")
+        real = resolve_host_path(path, self.roots(), field="path", what=f"dataset {name!r}")
+        entries = self._registered()
+        entries[name] = {"path": real, "description": description}
+        registry = Path(self.registry_file)
+        registry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = registry.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+        tmp.replace(registry)
+
+    def roots(self) -> list[str]:
+        return [*self.allowed_roots, self.managed_root]
 
     def describe(self) -> list[dict]:
         """What users see: name, description and where it is mounted."""
@@ -60,7 +105,7 @@ class DatasetCatalog(LoggingConfigurable):
                 "description": entry.get("description", ""),
                 "mount_path": f"/datasets/{name}",
             }
-            for name, entry in sorted(self.datasets.items())
+            for name, entry in sorted(self.all().items())
         ]
 
     def resolve(self, names: object) -> list[DatasetMount]:
@@ -72,19 +117,34 @@ class DatasetCatalog(LoggingConfigurable):
         names = list(names)
         if len(set(map(str, names))) != len(names):
             raise InvalidRequest("datasets lists a dataset twice", field="datasets")
+        catalog = self.all()
         mounts = []
         for name in names:
-            validate_name(name, field="dataset")
-            entry = self.datasets.get(name)
+            validate_name(name, field="datasets")
+            entry = catalog.get(name)
             if entry is None:
-                known = ", ".join(sorted(self.datasets)) or "none are configured"
+                known = ", ".join(sorted(catalog)) or "none are configured"
                 raise InvalidRequest(f"unknown dataset {name!r}; known datasets: {known}", field="datasets")
             description = entry.get("description", "")
             if "volume" in entry:
                 mounts.append(DatasetMount(name, entry["volume"], "volume", description))
             else:
-                source = resolve_host_path(
-                    entry["path"], self.allowed_roots, field="datasets", what=f"dataset {name!r}"
-                )
+                source = resolve_host_path(entry["path"], self.roots(), field="datasets", what=f"dataset {name!r}")
                 mounts.append(DatasetMount(name, source, "bind", description))
         return mounts
+
+
+def check_entry(name: str, entry: object, *, where: str) -> None:
+    """One catalog entry: a valid name and exactly one of path or volume."""
+    try:
+        validate_name(name, field="dataset name")
+    except InvalidRequest as e:
+        raise ConfigError(f"{where}: {e.message}") from e
+    if not isinstance(entry, dict) or len({"path", "volume"} & set(entry)) != 1:
+        raise ConfigError(
+            f"{where}[{name!r}] must be a dict with exactly one of "
+            "'path' (host directory) or 'volume' (engine volume name)"
+        )
+    unknown = set(entry) - {"path", "volume", "description"}
+    if unknown:
+        raise ConfigError(f"{where}[{name!r}] has unknown keys {sorted(unknown)}; allowed: path, volume, description")

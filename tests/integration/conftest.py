@@ -72,6 +72,8 @@ def make_config(dataset_root, lock_dir, **gpu_settings) -> Config:
         "demo": {"path": str(dataset_root / "demo"), "description": "demo data"},
     }
     config.GpuAllocator.lock_path = str(lock_dir / "gpus.lock")
+    config.DatasetCatalog.registry_file = str(lock_dir / "datasets.json")
+    config.DatasetCatalog.managed_root = str(lock_dir / "managed-datasets")
     config.WorkspaceManager.launch_timeout = 90.0
     for key, value in gpu_settings.items():
         setattr(config.GpuInventory if key == "declared_gpus" else config.GpuAllocator, key, value)

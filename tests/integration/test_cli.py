@@ -19,7 +19,10 @@ def cli(tmp_path_factory, dataset_root, minimal_image):
         "c.DatasetCatalog.allowed_roots = [%r]\n"
         "c.DatasetCatalog.datasets = {'demo': {'path': %r, 'description': 'demo'}}\n"
         "c.GpuAllocator.lock_path = %r\n"
-        % (CA_BUNDLE, str(dataset_root), str(dataset_root / "demo"), str(config.parent / "gpus.lock"))
+        "c.DatasetCatalog.registry_file = %r\n"
+        "c.DatasetCatalog.managed_root = %r\n"
+        % (CA_BUNDLE, str(dataset_root), str(dataset_root / "demo"), str(config.parent / "gpus.lock"),
+           str(config.parent / "datasets.json"), str(config.parent / "managed"))
     )
 
     def run(*args: str, owner: str = "wltest-cli") -> subprocess.CompletedProcess:
@@ -83,3 +86,26 @@ def test_images_list_shows_the_launcher_images(cli):
     assert result.returncode == 0, result.stderr
     roles = {row.get("role") for row in json.loads(result.stdout)}
     assert {"jupyter-layer", "profile"} <= roles
+
+
+def test_create_demo_dataset_registers_it_and_a_workspace_mounts_it(cli, docker_client):
+    created = cli("datasets", "create-demo", "wltest-shapes", "--train", "4", "--test", "2")
+    assert created.returncode == 0, created.stderr
+    listed = cli("datasets", "list")
+    assert "wltest-shapes" in listed.stdout and "/datasets/wltest-shapes" in listed.stdout
+    again = cli("datasets", "create-demo", "wltest-shapes")
+    assert again.returncode == 2 and "not empty" in again.stderr  # never overwrites data
+    launched = cli("workspaces", "launch", "-p", "minimal", "-d", "wltest-shapes", "--json")
+    assert launched.returncode == 0, launched.stderr
+    workspace = json.loads(launched.stdout)
+    container = docker_client.containers.get(f"workspace-launcher-{workspace['id']}")
+    result = container.exec_run(["sh", "-c", "ls /datasets/wltest-shapes; cat /datasets/wltest-shapes/train/annotations.json | head -c 20"])
+    assert result.exit_code == 0 and b"train" in result.output and b"test" in result.output
+    cli("workspaces", "rm", workspace["id"], "--purge")
+
+
+def test_registering_a_directory_outside_the_allowed_roots_is_refused(cli, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    result = cli("datasets", "add", "wltest-outside", str(outside))
+    assert result.returncode == 2 and "outside the allowed dataset roots" in result.stderr

@@ -158,7 +158,7 @@ def _leftovers(docker_client, owner: str) -> tuple[list, list]:
     [
         ({"profile": "no-such-profile"}, "profile"),
         ({"profile": "minimal", "datasets": ["outside"]}, "datasets"),
-        ({"profile": "minimal", "datasets": ["../etc"]}, "dataset"),
+        ({"profile": "minimal", "datasets": ["../etc"]}, "datasets"),
         ({"profile": "minimal", "name": "../escape"}, "name"),
         ({"profile": "minimal", "gpus": -1}, "gpus"),
         ({"profile": "minimal", "gpus": 5}, "gpus"),
