@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .errors import Conflict, InvalidRequest
+
 CLASSES = ("circle", "square", "triangle")
 DEFAULT_TRAIN = 600
 DEFAULT_TEST = 100
@@ -36,7 +38,7 @@ MAX_SIDE_FRACTION = 0.30
 MIN_CONTRAST = 90  # least summed RGB distance between a shape's colour and the background
 
 
-class DemoDataError(Exception):
+class DemoDataError(Conflict):
     """The dataset cannot be written where asked (for example, the directory holds files)."""
 
 
@@ -57,9 +59,13 @@ def create_demo_dataset(
     """
     dest = Path(dest)
     if train < 1 or test < 1:
-        raise ValueError("train and test must each be at least 1 image")
-    if not 32 <= image_size <= 1024:
-        raise ValueError("image_size must be between 32 and 1024 pixels")
+        raise InvalidRequest("the train and test splits need at least 1 image each", field="train")
+    if not (64 <= image_size <= 1024 and image_size % 16 == 0):
+        # The demo detector halves the resolution four times, hence the multiple of 16.
+        raise InvalidRequest(
+            f"image_size must be a multiple of 16 from 64 to 1024 pixels, not {image_size}",
+            field="image_size",
+        )
     if dest.exists() and not dest.is_dir():
         raise DemoDataError(f"{dest} exists and is not a directory")
     if dest.is_dir() and any(dest.iterdir()):

@@ -12,22 +12,19 @@ class LauncherError(Exception):
 
     status_code: int = 500
 
-    def __init__(self, message: str, *, log_tail: str = "") -> None:
+    def __init__(self, message: str, *, log_tail: str = "", field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         #: The last lines of a build or container log, when they explain the failure.
         self.log_tail = log_tail
+        #: The request field the message is about, so a form can show it inline.
+        self.field = field
 
 
 class InvalidRequest(LauncherError):
     """The caller's input is wrong; the message says which field and how to fix it."""
 
     status_code = 400
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        #: The request field the message is about, so a form can show it inline.
-        self.field = field
 
 
 class NotFound(LauncherError):

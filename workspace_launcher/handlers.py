@@ -36,7 +36,7 @@ def answers_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Await
         except LauncherError as e:
             self.set_status(e.status_code)
             body = {"message": e.message, "reason": None}
-            if isinstance(e, InvalidRequest):
+            if e.field:
                 body["field"] = e.field
             if e.log_tail:
                 body["log_tail"] = e.log_tail
@@ -49,6 +49,13 @@ class LauncherHandler(APIHandler):
     """Authenticated JSON handler with the manager and the owner at hand."""
 
     auth_resource = AUTH_RESOURCE
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        # Every method needs the host's login, unimplemented ones included: an anonymous
+        # caller learns nothing, not even which methods a route has.
+        if self.current_user is None:
+            raise web.HTTPError(403)
 
     @property
     def manager(self) -> WorkspaceManager:
@@ -79,7 +86,8 @@ def workspace_view(workspace: Workspace) -> dict:
     """A workspace as the API shows it: no container ids, the lab URL through the proxy."""
     data = workspace.to_dict()
     data.pop("container_id", None)
-    data["url"] = data.pop("base_url") + "lab"
+    demo = "/tree/object-detection-train.ipynb" if data.pop("open_demo") else ""
+    data["url"] = data.pop("base_url") + "lab" + demo
     return data
 
 

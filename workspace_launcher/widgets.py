@@ -147,7 +147,7 @@ class WorkspaceLauncher(widgets.VBox):
                 break
             time.sleep(self.poll_interval)
         if workspace["status"] == "running":
-            url = workspace["url"] + ("/tree/object-detection-train.ipynb" if self.open_demo.value else "")
+            url = workspace["url"]  # already points at the demo notebook when one was asked for
             self.link.value = (
                 f'<a href="{html.escape(url)}" target="_blank" rel="noopener">Open {html.escape(workspace["name"])}</a>'
             )

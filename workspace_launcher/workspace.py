@@ -57,8 +57,11 @@ class Workspace:
     gpus: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
     created: str = ""
+    #: When the container last started (ISO), while it runs: the UI's uptime.
+    started: str | None = None
     base_url: str = ""
     container_id: str | None = None
+    open_demo: bool = False
     error: str | None = None
     log_tail: str | None = None
 
@@ -118,7 +121,9 @@ def workspace_from_container(attrs: Mapping) -> Workspace:
         gpus=_split(labels.get(specs.label("gpus"))),
         datasets=_split(labels.get(specs.label("datasets"))),
         created=labels.get(specs.label("created"), ""),
+        started=state.get("StartedAt") if status is Status.RUNNING else None,
         base_url=labels.get(specs.label("base-url"), ""),
         container_id=attrs["Id"],
+        open_demo=bool(labels.get(specs.label("open-demo"))),
         error=error,
     )

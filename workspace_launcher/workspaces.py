@@ -8,6 +8,7 @@ the failures of launches whose containers were cleaned up) are held in memory.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import re
 import secrets
@@ -27,13 +28,16 @@ from .datasets import DatasetCatalog
 from .errors import Conflict, GpuRuntimeMissing, InvalidRequest, LaunchFailed, LauncherError, NotFound
 from .gpus import Gpu, GpuAllocator, GpuInventory, GpuRequest, busy_gpus, parse_gpu_request, render_group_ids
 from .images import ImageBuilder
-from .profiles import Profile, ProfileRegistry
+from .profiles import PACKAGED_IMAGES_DIR, Profile, ProfileRegistry
 from .validation import owner_slug, parse_cpus, parse_size, validate_name, validate_workspace_id
 from .workspace import PHASE_PROGRESS, ProgressCallback, ProgressEvent, Status, Workspace, workspace_from_container
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+)")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
 SNAPSHOT_REPOSITORY = "workspace-launcher/snapshot"
+DEMO_TARGET = "/home/jovyan/work"
+#: Seconds the proxy may reuse a workspace's address and token without asking the engine.
+CONNECTION_TTL = 2.0
 EVENT_SCHEMA_ID = "https://events.jupyter.org/workspace_launcher/workspace-progress/v1"
 
 
@@ -49,6 +53,7 @@ class LaunchRequest:
     datasets: tuple[specs.DatasetMount, ...]
     limits: specs.Limits
     snapshot: str | None = None
+    open_demo: bool = False
 
 
 def _now() -> str:
@@ -101,6 +106,16 @@ class WorkspaceManager(LoggingConfigurable):
         bombs). 0 disables the limit. Default: 4096.""",
     ).tag(config=True)
 
+    demo_dir = Unicode(
+        help="""Directory copied into every new workspace's work directory (the demo
+        notebooks). Copied only into a freshly created work volume, never over a user's
+        files. Default: the demos shipped with the package; "" copies nothing.""",
+    ).tag(config=True)
+
+    @default("demo_dir")
+    def _default_demo_dir(self) -> str:
+        return str(PACKAGED_IMAGES_DIR / "demos")
+
     engine = Instance(DockerEngine, help="The Docker engine connection (set by the app).")
 
     @default("engine")
@@ -125,6 +140,8 @@ class WorkspaceManager(LoggingConfigurable):
         self._launches: dict[str, Workspace] = {}
         #: Last proxied request per workspace (monotonic seconds), for idle culling.
         self._activity: dict[str, float] = {}
+        #: (owner, id) -> (expiry, (port, base URL, token)): see connection().
+        self._connections: dict[tuple[str | None, str], tuple[float, tuple[int, str, str]]] = {}
         #: Background launches, referenced so they are not garbage-collected mid-flight.
         self._tasks: set[asyncio.Task] = set()
         #: The server's jupyter_events EventLogger, set by the extension app.
@@ -152,6 +169,7 @@ class WorkspaceManager(LoggingConfigurable):
         memory: object = None,
         shm_size: object = None,
         snapshot: str | None = None,
+        open_demo: object = False,
     ) -> LaunchRequest:
         """Check a launch request; raises InvalidRequest naming the field to fix."""
         owner_slug(owner)
@@ -165,7 +183,9 @@ class WorkspaceManager(LoggingConfigurable):
         limits = self._limits(chosen, cpus=cpus, memory=memory, shm_size=shm_size)
         if snapshot is not None and not isinstance(snapshot, str):
             raise InvalidRequest("snapshot must be an image reference string", field="snapshot")
-        return LaunchRequest(workspace_id, owner, name, chosen, gpu_request, mounts, limits, snapshot)
+        if not isinstance(open_demo, bool):
+            raise InvalidRequest("open_demo must be true or false", field="open_demo")
+        return LaunchRequest(workspace_id, owner, name, chosen, gpu_request, mounts, limits, snapshot, open_demo)
 
     def _limits(self, profile: Profile, *, cpus: object, memory: object, shm_size: object) -> specs.Limits:
         host_cpus = os.cpu_count() or 1
@@ -244,6 +264,7 @@ class WorkspaceManager(LoggingConfigurable):
             datasets=[d.name for d in request.datasets],
             created=_now(),
             base_url=self.workspace_base_url(request.workspace_id),
+            open_demo=request.open_demo,
         )
         self._launches.setdefault(request.workspace_id, workspace)
         return self._launches[request.workspace_id]
@@ -263,6 +284,9 @@ class WorkspaceManager(LoggingConfigurable):
                 created_volumes = await self._ensure_volumes(request)
                 spec = self._workspace_spec(request, image, gpus)
                 container_id = await self.backend.create(specs.container_spec(spec))
+            if specs.work_volume_name(request.workspace_id) in created_volumes and self.demo_dir:
+                # Only into a new work volume: the demos never overwrite a user's files.
+                await self.backend.copy_into(container_id, DEMO_TARGET, self.demo_dir, uid=1000, gid=100)
             workspace.container_id = container_id
             workspace.gpus = [g.uuid for g in gpus]
             report(Status.STARTING, "starting Jupyter", progress=70)
@@ -286,7 +310,7 @@ class WorkspaceManager(LoggingConfigurable):
     async def _check_name_free(self, request: LaunchRequest) -> None:
         for other in await self.list(owner=request.owner):
             if other.name == request.name and other.id != request.workspace_id and other.status is not Status.FAILED:
-                raise Conflict(f"you already have a workspace named {request.name!r}; choose another name")
+                raise Conflict(f"you already have a workspace named {request.name!r}; choose another name", field="name")
 
     async def _image_for(self, request: LaunchRequest, report: _Reporter) -> str:
         if request.snapshot is not None:
@@ -343,6 +367,7 @@ class WorkspaceManager(LoggingConfigurable):
             gpus=tuple(gpus),
             datasets=request.datasets,
             limits=request.limits,
+            open_demo=request.open_demo,
             gpu_group_ids=tuple(render_group_ids()) if any(g.vendor == "amd" for g in gpus) else (),
             version=__version__,
         )
@@ -417,17 +442,18 @@ class WorkspaceManager(LoggingConfigurable):
         found = {w.id: w for w in map(workspace_from_container, await self.backend.list_workspaces(owner=owner))}
         for workspace_id, workspace in self._launches.items():
             if owner is None or workspace.owner == owner:
-                found.setdefault(workspace_id, workspace)
+                # A launch in flight knows better than the engine (running != ready yet).
+                found[workspace_id] = workspace
         return sorted(found.values(), key=lambda w: w.created, reverse=True)
 
     async def get(self, *, owner: str | None, workspace_id: str) -> Workspace:
         """One workspace of the owner (``None``: any owner); NotFound for others' ids."""
         validate_workspace_id(workspace_id)
         containers = await self.backend.list_workspaces(workspace_id=workspace_id)
-        if containers:
-            workspace = workspace_from_container(containers[0])
-        elif workspace_id in self._launches:
+        if workspace_id in self._launches:
             workspace = self._launches[workspace_id]
+        elif containers:
+            workspace = workspace_from_container(containers[0])
         else:
             raise NotFound(f"no workspace {workspace_id}")
         if owner is not None and workspace.owner != owner:
@@ -443,6 +469,7 @@ class WorkspaceManager(LoggingConfigurable):
     async def stop(self, *, owner: str | None, workspace_id: str) -> Workspace:
         """Stop the container; its GPUs are free for others, its volumes and token stay."""
         _, container_id = await self._container_of(owner, workspace_id)
+        self._forget_connection(workspace_id)
         await self.backend.stop(container_id)
         workspace = await self.get(owner=owner, workspace_id=workspace_id)
         self._announce(workspace, Status.STOPPED, "stopped")
@@ -474,6 +501,7 @@ class WorkspaceManager(LoggingConfigurable):
         volume (the latter only when no other workspace uses it). Returns removed volumes."""
         workspace = await self.get(owner=owner, workspace_id=workspace_id)
         self._launches.pop(workspace_id, None)
+        self._forget_connection(workspace_id)
         if workspace.container_id is not None:
             await self.backend.remove(workspace.container_id)
         self._announce(workspace, Status.DELETED, "deleted" + (" with its volumes" if purge else ", volumes kept"))
@@ -518,13 +546,27 @@ class WorkspaceManager(LoggingConfigurable):
         return f"{repository}:{tag}"
 
     async def connection(self, *, owner: str | None, workspace_id: str) -> tuple[int, str, str]:
-        """(loopback port, base URL, token) of a running workspace, for the proxy."""
+        """(loopback port, base URL, token) of a running workspace, for the proxy.
+
+        Cached for ``CONNECTION_TTL`` seconds per (owner, id), so proxied requests do not each
+        pay two engine round trips; this manager's own stop/start/delete drop the entry at once.
+        """
+        key = (owner, workspace_id)
+        cached = self._connections.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         workspace, container_id = await self._container_of(owner, workspace_id)
         attrs = await self.backend.inspect(container_id)
         port = published_port(attrs) if attrs else None
-        if port is None:
+        if port is None or workspace.status is not Status.RUNNING:
             raise Conflict(f"workspace {workspace.name} is {workspace.status.value}, not running; start it first")
-        return port, workspace.base_url, container_env(attrs)["JUPYTER_TOKEN"]
+        found = (port, workspace.base_url, container_env(attrs)["JUPYTER_TOKEN"])
+        self._connections[key] = (time.monotonic() + CONNECTION_TTL, found)
+        return found
+
+    def _forget_connection(self, workspace_id: str) -> None:
+        for key in [k for k in self._connections if k[1] == workspace_id]:
+            del self._connections[key]
 
 
 def _pinned_digest(reference: str) -> str | None:
@@ -559,6 +601,8 @@ class _Reporter:
         self.workspace = workspace
         self.callback = callback
         self.log = log
+        #: The end of the build log, readable through logs() while the image builds.
+        self.build_lines: collections.deque[str] = collections.deque(maxlen=200)
 
     def __call__(self, status: Status, message: str, *, progress: int | None = None, log_line: str | None = None) -> None:
         workspace = self.workspace
@@ -576,6 +620,8 @@ class _Reporter:
 
     def build_log(self, line: str) -> None:
         """Build output: moves the bar from 10% to 55% following the builder's 'Step i/n'."""
+        self.build_lines.append(line.rstrip("\n"))
+        self.workspace.log_tail = "\n".join(self.build_lines)
         progress = self.workspace.progress
         if match := _STEP_RE.match(line):
             step, total = int(match.group(1)), int(match.group(2))

@@ -62,7 +62,7 @@ def concrete(pattern: str) -> str:
     return path.rstrip("$").replace("\\", "")
 
 
-async def test_every_route_refuses_unauthenticated_requests(jp_serverapp, jp_http_port, jp_base_url):
+async def test_every_route_refuses_unauthenticated_requests(jp_serverapp, http_server_client, jp_http_port, jp_base_url):
     routes = our_routes(jp_serverapp)
     assert any("/api/workspaces" in r for r in routes) and any("/workspaces/" in r and "/api/" not in r for r in routes)
     client = AsyncHTTPClient()
@@ -158,7 +158,7 @@ async def next_events(ws, workspace_id: str, until: set[str], timeout: float = 1
     async def read():
         while True:
             message = json.loads(await ws.read_message())
-            if message.get("__schema__") == EVENT_SCHEMA_ID and message["workspace_id"] == workspace_id:
+            if message.get("schema_id") == EVENT_SCHEMA_ID and message["workspace_id"] == workspace_id:
                 events.append(message)
                 if message["status"] in until:
                     return

@@ -26,7 +26,7 @@ async def until(predicate, timeout: float = 90) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_the_widget_launches_follows_and_deletes(jp_serverapp, jp_http_port, jp_base_url, minimal_image):
+async def test_the_widget_launches_follows_and_deletes(jp_serverapp, http_server_client, jp_http_port, jp_base_url, minimal_image):
     client = LauncherClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
     launcher = await asyncio.to_thread(WorkspaceLauncher, client=client, poll_interval=0.2)
     assert "minimal" in [value for _, value in launcher.profile.options]
@@ -46,7 +46,7 @@ async def test_the_widget_launches_follows_and_deletes(jp_serverapp, jp_http_por
     await until(lambda: not launcher.table.children)
 
 
-async def test_the_widget_shows_a_validation_error(jp_serverapp, jp_http_port, jp_base_url, minimal_image):
+async def test_the_widget_shows_a_validation_error(jp_serverapp, http_server_client, jp_http_port, jp_base_url, minimal_image):
     client = LauncherClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
     launcher = await asyncio.to_thread(WorkspaceLauncher, client=client)
     launcher.name.value = "Not A Valid Name"

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import glob
+import io
 import logging
+import os
 import shutil
+import tarfile
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -149,6 +152,11 @@ class DockerBackend:
                 ) from e
             raise LaunchFailed(f"the engine could not start the workspace: {e.explanation}") from e
 
+    async def copy_into(self, container_id: str, target: str, source_dir: str, *, uid: int, gid: int) -> None:
+        """Copy a host directory's files into a created container (its volumes included)."""
+        data = await asyncio.to_thread(_tar_of, source_dir, uid, gid)
+        await self.engine.call(self.engine.api.put_archive, container_id, target, data)
+
     async def inspect(self, container_id: str) -> dict | None:
         try:
             return await self.engine.call(self.engine.api.inspect_container, container_id)
@@ -180,6 +188,22 @@ class DockerBackend:
         except NotFound:
             return None
         return attrs["Config"].get("Labels") or {}
+
+
+def _tar_of(source_dir: str, uid: int, gid: int) -> bytes:
+    """An in-memory tar of a small directory, owned by the workspace user."""
+    buffer = io.BytesIO()
+
+    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if "__pycache__" in info.name or info.name.endswith(".pyc"):
+            return None
+        info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
+        return info
+
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for entry in sorted(os.listdir(source_dir)):
+            archive.add(os.path.join(source_dir, entry), arcname=entry, filter=owned)
+    return buffer.getvalue()
 
 
 def published_port(attrs: Mapping) -> int | None:

@@ -72,6 +72,7 @@ class WorkspaceSpec:
     limits: Limits = field(default_factory=Limits)
     environment: Mapping[str, str] = field(default_factory=dict)
     network: str = NETWORK_NAME
+    open_demo: bool = False
     #: Numeric group ids that let the user open AMD render nodes (render/video on the host).
     gpu_group_ids: tuple[int, ...] = ()
     version: str = ""
@@ -121,6 +122,7 @@ def workspace_labels(spec: WorkspaceSpec) -> dict[str, str]:
         label("created"): spec.created,
         label("base-url"): spec.base_url,
         label("version"): spec.version,
+        label("open-demo"): "1" if spec.open_demo else "",
     }
     return labels
 

@@ -1,0 +1,176 @@
+/**
+ * The one typed helper for the workspace_launcher REST API.
+ *
+ * Every request goes through `ServerConnection.makeRequest`, so the server's token, cookies
+ * and XSRF header are handled as for JupyterLab's own requests.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { API_ROOT, IDataset, IGpuInventory, ILaunchRequest, IProfile, IWorkspace } from './tokens';
+
+/** An error answer of the API: its status, message and the field it is about. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field: string | null = null,
+    readonly logTail: string | null = null
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/**
+ * Send a request to `{baseUrl}workspace-launcher/api/{path}` and parse its JSON answer.
+ *
+ * Throws `ApiError` for an error answer and `ServerConnection.NetworkError` when the
+ * server cannot be reached. A 204 answer resolves to `undefined`.
+ */
+export async function requestAPI<T>(
+  path: string,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, API_ROOT, path);
+  const headers = new Headers(init.headers);
+  if (init.body !== undefined && !headers.has('Content-Type')) {
+    headers.set('Content-Type', 'application/json');
+  }
+  const response = await ServerConnection.makeRequest(url, { ...init, headers }, settings);
+  const text = await response.text();
+  let data: any = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { message: text };
+    }
+  }
+  if (!response.ok) {
+    const message =
+      (data && typeof data.message === 'string' && data.message) ||
+      `${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, message, data?.field ?? null, data?.log_tail ?? null);
+  }
+  return data as T;
+}
+
+/** A short readable message for any error a request may throw. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ApiError) {
+    return error.message;
+  }
+  if (error instanceof ServerConnection.NetworkError) {
+    return `cannot reach the server: ${error.message}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function workspacePath(id: string, action = ''): string {
+  const base = `workspaces/${encodeURIComponent(id)}`;
+  return action ? `${base}/${action}` : base;
+}
+
+/** Typed calls, one per operation of the OpenAPI document. */
+export class LauncherAPI {
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+
+  listProfiles(): Promise<IProfile[]> {
+    return this._get('profiles');
+  }
+
+  listGpus(): Promise<IGpuInventory> {
+    return this._get('gpus');
+  }
+
+  listDatasets(): Promise<IDataset[]> {
+    return this._get('datasets');
+  }
+
+  listWorkspaces(): Promise<IWorkspace[]> {
+    return this._get('workspaces');
+  }
+
+  getWorkspace(id: string): Promise<IWorkspace> {
+    return this._get(workspacePath(id));
+  }
+
+  /** Start a launch; resolves to the pending workspace (202). */
+  launch(request: ILaunchRequest): Promise<IWorkspace> {
+    return this._post('workspaces', request);
+  }
+
+  stop(id: string): Promise<IWorkspace> {
+    return this._post(workspacePath(id, 'stop'));
+  }
+
+  start(id: string): Promise<IWorkspace> {
+    return this._post(workspacePath(id, 'start'));
+  }
+
+  /** Commit the workspace's environment as an image; resolves to its reference. */
+  async snapshot(id: string, tag?: string): Promise<string> {
+    const body = tag ? { tag } : {};
+    const answer = await this._post<{ image: string }>(workspacePath(id, 'snapshot'), body);
+    return answer.image;
+  }
+
+  async logs(id: string, tail = 200): Promise<string> {
+    const answer = await this._get<{ logs: string }>(`${workspacePath(id, 'logs')}?tail=${tail}`);
+    return answer.logs;
+  }
+
+  /** Delete a workspace; its volumes go too only when `purge` is true. */
+  async remove(id: string, purge: boolean): Promise<void> {
+    await requestAPI<void>(
+      `${workspacePath(id)}?purge=${purge ? 'true' : 'false'}`,
+      { method: 'DELETE' },
+      this.settings
+    );
+  }
+
+  /**
+   * Resolve true once a workspace's lab `url` (a path, as the API gives it) answers 200
+   * through the proxy; false on timeout or as soon as `stop()` returns true.
+   */
+  async waitForLab(
+    url: string,
+    options: { timeout?: number; interval?: number; stop?: () => boolean } = {}
+  ): Promise<boolean> {
+    const absolute = new URL(url, this.settings.baseUrl).href;
+    const deadline = Date.now() + (options.timeout ?? 120_000);
+    while (Date.now() < deadline && !options.stop?.()) {
+      try {
+        const response = await ServerConnection.makeRequest(
+          absolute,
+          { method: 'GET', cache: 'no-store' },
+          this.settings
+        );
+        if (response.ok) {
+          return true;
+        }
+      } catch {
+        // not answering yet: try again
+      }
+      await new Promise(resolve => setTimeout(resolve, options.interval ?? 1_000));
+    }
+    return false;
+  }
+
+  private _get<T>(path: string): Promise<T> {
+    return requestAPI<T>(path, { method: 'GET' }, this.settings);
+  }
+
+  private _post<T>(path: string, body?: object): Promise<T> {
+    return requestAPI<T>(
+      path,
+      {
+        method: 'POST',
+        body: body === undefined ? undefined : JSON.stringify(body)
+      },
+      this.settings
+    );
+  }
+}

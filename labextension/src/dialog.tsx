@@ -1,0 +1,273 @@
+/**
+ * The "New GPU workspace" dialog: the form body (live profiles, GPU inventory and datasets)
+ * and a Dialog that stays open on a validation error, showing it next to its field.
+ */
+import { Dialog, ReactWidget } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import { Poll } from '@lumino/polling';
+import * as React from 'react';
+
+import { ApiError, LauncherAPI, errorMessage } from './api';
+import { IFormValues, buildRequest, eligibleGpus, emptyValues, gpuLimit } from './form';
+import { IFormState, LaunchFormView } from './launchform';
+import { FormField, ILaunchRequest, IWorkspace } from './tokens';
+
+const FORM_FIELDS: ReadonlySet<string> = new Set<FormField>([
+  'profile',
+  'gpus',
+  'datasets',
+  'name',
+  'cpus',
+  'memory',
+  'shm_size',
+  'open_demo'
+]);
+
+/** How often the dialog refreshes the GPU inventory and profiles, in milliseconds. */
+const REFRESH_INTERVAL = 5_000;
+
+/** The dialog's body: the form, kept live while it is shown. */
+export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<ILaunchRequest> {
+  constructor(
+    private readonly _api: LauncherAPI,
+    initial?: Partial<IFormValues>,
+    error?: unknown
+  ) {
+    super();
+    this.addClass('wl-LaunchFormBody');
+    this._state = {
+      values: { ...emptyValues(), ...initial },
+      errors: {},
+      profiles: null,
+      inventory: null,
+      datasets: null,
+      loadError: null,
+      busy: false
+    };
+    this._touchedGpus = initial !== undefined;
+    if (error !== undefined) {
+      this.showError(error);
+    }
+    this._poll = new Poll({
+      auto: false,
+      factory: () => this._load(),
+      frequency: { interval: REFRESH_INTERVAL, backoff: true, max: 60_000 },
+      name: 'workspace-launcher:launch-form',
+      standby: 'when-hidden'
+    });
+  }
+
+  /** The form's values. */
+  get values(): IFormValues {
+    return this._state.values;
+  }
+
+  /** The `POST workspaces` body. */
+  getValue(): ILaunchRequest {
+    return buildRequest(this._state.values);
+  }
+
+  /** Disable the inputs while a launch request is in flight. */
+  setBusy(busy: boolean): void {
+    this._set({ busy });
+  }
+
+  /** Show an API error next to the field it names, or at the top. */
+  showError(error: unknown): void {
+    const field = error instanceof ApiError ? error.field : null;
+    const key = field && FORM_FIELDS.has(field) ? (field as FormField) : 'general';
+    this._set({ errors: { [key]: errorMessage(error) } });
+  }
+
+  dispose(): void {
+    this._poll.dispose();
+    super.dispose();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    void this._poll.start();
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    if (!this._poll.isDisposed) {
+      void this._poll.stop();
+    }
+    super.onBeforeDetach(msg);
+  }
+
+  protected render(): JSX.Element {
+    return <LaunchFormView state={this._state} onChange={this._onChange} />;
+  }
+
+  private _onChange = (change: Partial<IFormValues>, fields: FormField[]): void => {
+    if (
+      change.gpuMode !== undefined ||
+      change.gpuCount !== undefined ||
+      change.gpuIds !== undefined
+    ) {
+      this._touchedGpus = true;
+    }
+    const errors = { ...this._state.errors };
+    for (const field of fields) {
+      delete errors[field];
+    }
+    let values = { ...this._state.values, ...change };
+    if (change.profile !== undefined) {
+      values = this._defaultGpus(this._fitGpusToProfile(values));
+    }
+    this._set({ values, errors });
+  };
+
+  /**
+   * Until the user chooses GPUs: one for a GPU profile when one may be had, none for a
+   * profile without a GPU vendor (a CPU profile).
+   */
+  private _defaultGpus(values: IFormValues): IFormValues {
+    if (this._touchedGpus) {
+      return values;
+    }
+    const { profiles, inventory } = this._state;
+    const profile = profiles?.find(p => p.name === values.profile);
+    const wanted = profile?.gpu_vendor ? 1 : 0;
+    return {
+      ...values,
+      gpuMode: 'count',
+      gpuCount: Math.min(wanted, gpuLimit(inventory, profile).max)
+    };
+  }
+
+  /** Drop ticked GPUs the newly chosen profile cannot use. */
+  private _fitGpusToProfile(values: IFormValues): IFormValues {
+    const profile = this._state.profiles?.find(p => p.name === values.profile);
+    const usable = new Set(eligibleGpus(this._state.inventory, profile).map(g => g.uuid));
+    return { ...values, gpuIds: values.gpuIds.filter(u => usable.has(u)) };
+  }
+
+  private async _load(): Promise<void> {
+    const first = this._state.profiles === null;
+    try {
+      const [profiles, inventory, datasets] = await Promise.all([
+        this._api.listProfiles(),
+        this._api.listGpus(),
+        first || this._state.datasets === null
+          ? this._api.listDatasets()
+          : Promise.resolve(this._state.datasets)
+      ]);
+      let values = this._state.values;
+      if (!profiles.some(p => p.name === values.profile) && profiles.length) {
+        values = { ...values, profile: (profiles.find(p => p.built) ?? profiles[0]).name };
+      }
+      this._state = { ...this._state, profiles, inventory };
+      this._set({ datasets, values: this._defaultGpus(values), loadError: null });
+    } catch (error) {
+      this._set({ loadError: `Could not load the launch options: ${errorMessage(error)}` });
+      throw error; // the poll backs off
+    }
+  }
+
+  private _set(change: Partial<IFormState>): void {
+    this._state = { ...this._state, ...change };
+    this.update();
+  }
+
+  private _state: IFormState;
+  private _touchedGpus: boolean;
+  private _poll: Poll;
+}
+
+/** A Dialog whose Launch button sends the request and closes only when it is accepted. */
+class LaunchDialog extends Dialog<ILaunchRequest> {
+  constructor(
+    private readonly _form: LaunchFormBody,
+    private readonly _submit: (request: ILaunchRequest) => Promise<IWorkspace>
+  ) {
+    super({
+      title: 'New GPU workspace',
+      body: _form,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Launch' })],
+      focusNodeSelector: '[data-testid="wl-profile"]',
+      hasClose: true
+    });
+    this.addClass('wl-LaunchDialog');
+    const [cancel, launch] = Array.from(
+      this.node.querySelectorAll<HTMLButtonElement>('.jp-Dialog-button')
+    );
+    cancel?.setAttribute('data-testid', 'wl-cancel');
+    launch?.setAttribute('data-testid', 'wl-launch');
+    this._launchButton = launch ?? null;
+  }
+
+  /** The workspace the accepted launch created (null until then). */
+  launched: IWorkspace | null = null;
+
+  /** The form values of that launch. */
+  launchedValues: IFormValues | null = null;
+
+  resolve(index?: number): void {
+    const launch = index === undefined || index === 1;
+    if (launch && this.launched === null) {
+      void this._launch();
+      return;
+    }
+    super.resolve(index);
+  }
+
+  private async _launch(): Promise<void> {
+    if (this._busy) {
+      return;
+    }
+    this._setBusy(true);
+    try {
+      const values = this._form.values;
+      this.launched = await this._submit(buildRequest(values));
+      this.launchedValues = values;
+    } catch (error) {
+      this._form.showError(error);
+      this._setBusy(false);
+      return;
+    }
+    super.resolve(1);
+  }
+
+  private _setBusy(busy: boolean): void {
+    this._busy = busy;
+    this._form.setBusy(busy);
+    if (this._launchButton) {
+      this._launchButton.disabled = busy;
+      const label = this._launchButton.querySelector('.jp-Dialog-buttonLabel');
+      if (label) {
+        label.textContent = busy ? 'Launching…' : 'Launch';
+      }
+    }
+  }
+
+  private _busy = false;
+  private _launchButton: HTMLButtonElement | null;
+}
+
+/** What an accepted launch dialog gives back. */
+export interface ILaunched {
+  workspace: IWorkspace;
+  request: ILaunchRequest;
+  values: IFormValues;
+}
+
+/**
+ * Show the launch dialog (prefilled with `initial`, showing `error` when given); resolves to
+ * the launched workspace, or null when the user cancelled.
+ */
+export async function showLaunchDialog(
+  api: LauncherAPI,
+  initial?: Partial<IFormValues>,
+  error?: unknown
+): Promise<ILaunched | null> {
+  const form = new LaunchFormBody(api, initial, error);
+  const dialog = new LaunchDialog(form, request => api.launch(request));
+  const result = await dialog.launch();
+  const { launched: workspace, launchedValues: values } = dialog;
+  if (!result.button.accept || workspace === null || values === null) {
+    return null;
+  }
+  return { workspace, request: buildRequest(values), values };
+}

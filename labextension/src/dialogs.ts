@@ -1,0 +1,144 @@
+/**
+ * Small dialogs: delete confirmation (volumes kept unless asked), snapshot tag, and the
+ * failure report of a launch (reason, log tail, Retry).
+ */
+import { Dialog } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+
+import { IWorkspace } from './tokens';
+
+/** Give a dialog's buttons (in order) `data-testid`s for browser tests. */
+export function tagButtons(dialog: Dialog<unknown>, ids: string[]): void {
+  const buttons = dialog.node.querySelectorAll('.jp-Dialog-button');
+  buttons.forEach((button, i) => {
+    if (ids[i]) {
+      button.setAttribute('data-testid', ids[i]);
+    }
+  });
+}
+
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: { className?: string; testid?: string; text?: string } = {}
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (props.className) {
+    node.className = props.className;
+  }
+  if (props.testid) {
+    node.setAttribute('data-testid', props.testid);
+  }
+  if (props.text !== undefined) {
+    node.textContent = props.text;
+  }
+  return node;
+}
+
+/** The delete confirmation's body; its value is whether to purge the volumes. */
+class DeleteBody extends Widget implements Dialog.IBodyWidget<boolean> {
+  constructor(workspace: IWorkspace) {
+    super();
+    this.addClass('wl-DeleteBody');
+    this.node.appendChild(
+      element('p', {
+        text:
+          `Delete the workspace ${workspace.name}? Its container goes; its work volume and ` +
+          'your model volume are kept unless you tick the box below.'
+      })
+    );
+    const label = element('label', { className: 'wl-Inline' });
+    this._purge = element('input', { testid: 'wl-delete-purge' });
+    this._purge.type = 'checkbox';
+    this._purge.checked = false;
+    label.append(this._purge, ' Also delete the work and model volumes (cannot be undone)');
+    this.node.appendChild(label);
+  }
+
+  getValue(): boolean {
+    return this._purge.checked;
+  }
+
+  private _purge: HTMLInputElement;
+}
+
+/** Ask before deleting; resolves to `{purge}` or null when cancelled. */
+export async function confirmDelete(workspace: IWorkspace): Promise<{ purge: boolean } | null> {
+  const dialog = new Dialog({
+    title: 'Delete workspace',
+    body: new DeleteBody(workspace),
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })],
+    defaultButton: 0
+  });
+  tagButtons(dialog, ['wl-delete-cancel', 'wl-delete-confirm']);
+  const result = await dialog.launch();
+  return result.button.accept ? { purge: result.value === true } : null;
+}
+
+/** The snapshot dialog's body; its value is the tag (empty: the server picks one). */
+class SnapshotBody extends Widget implements Dialog.IBodyWidget<string> {
+  constructor(workspace: IWorkspace) {
+    super();
+    this.addClass('wl-SnapshotBody');
+    this.node.appendChild(
+      element('p', {
+        text:
+          `Save the environment of ${workspace.name} (installed packages, not the volumes) ` +
+          'as an image you can launch later.'
+      })
+    );
+    const label = element('label', { text: 'Tag (optional)' });
+    this._tag = element('input', { className: 'jp-mod-styled', testid: 'wl-snapshot-tag' });
+    this._tag.placeholder = `${workspace.name}-<date>`;
+    label.appendChild(this._tag);
+    this.node.appendChild(label);
+  }
+
+  getValue(): string {
+    return this._tag.value.trim();
+  }
+
+  private _tag: HTMLInputElement;
+}
+
+/** Ask for a snapshot tag; resolves to the tag ('' for the default) or null when cancelled. */
+export async function askSnapshotTag(workspace: IWorkspace): Promise<string | null> {
+  const dialog = new Dialog({
+    title: 'Snapshot workspace',
+    body: new SnapshotBody(workspace),
+    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Snapshot' })],
+    focusNodeSelector: 'input'
+  });
+  tagButtons(dialog, ['wl-snapshot-cancel', 'wl-snapshot-confirm']);
+  const result = await dialog.launch();
+  return result.button.accept ? (result.value ?? '') : null;
+}
+
+/** Show why a launch failed, with its log tail; resolves to true when the user asks to retry. */
+export async function showFailure(workspace: IWorkspace): Promise<boolean> {
+  const body = element('div', { className: 'wl-Failure' });
+  body.appendChild(
+    element('p', {
+      className: 'wl-Error',
+      testid: 'wl-failure-reason',
+      text: workspace.error || workspace.message || 'The launch failed.'
+    })
+  );
+  body.appendChild(element('div', { className: 'wl-Muted', text: 'Last lines of its log:' }));
+  body.appendChild(
+    element('pre', {
+      className: 'wl-Log',
+      testid: 'wl-failure-log',
+      text: workspace.log_tail || '(the workspace wrote no log)'
+    })
+  );
+  const dialog = new Dialog({
+    title: `Workspace ${workspace.name} failed`,
+    body: new Widget({ node: body }),
+    buttons: [Dialog.cancelButton({ label: 'Close' }), Dialog.okButton({ label: 'Retry' })],
+    hasClose: true
+  });
+  dialog.addClass('wl-FailureDialog');
+  tagButtons(dialog, ['wl-failure-close', 'wl-retry']);
+  const result = await dialog.launch();
+  return result.button.accept;
+}

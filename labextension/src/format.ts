@@ -1,0 +1,42 @@
+/** Small text formatters shared by the widgets. */
+
+/** GPU memory, e.g. "80 GiB". */
+export function formatMemory(mib: number): string {
+  if (mib >= 1024) {
+    const gib = mib / 1024;
+    return `${gib >= 10 ? Math.round(gib) : gib.toFixed(1)} GiB`;
+  }
+  return `${mib} MiB`;
+}
+
+/** A duration in words, e.g. "3 h 12 min". */
+export function formatDuration(ms: number): string {
+  const minutes = Math.max(Math.floor(ms / 60_000), 0);
+  if (minutes < 1) {
+    return '< 1 min';
+  }
+  if (minutes < 60) {
+    return `${minutes} min`;
+  }
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) {
+    return `${hours} h ${minutes % 60} min`;
+  }
+  return `${Math.floor(hours / 24)} days`;
+}
+
+/** Time since an ISO date, or '' when the date is unreadable. */
+export function since(iso: string, now: number = Date.now()): string {
+  const then = Date.parse(iso);
+  return Number.isNaN(then) ? '' : formatDuration(now - then);
+}
+
+/** A GPU uuid shortened for display: "GPU-1a2b3c4d…". */
+export function shortUuid(uuid: string): string {
+  return uuid.length > 16 ? `${uuid.slice(0, 12)}…` : uuid;
+}
+
+/** A percentage between 0 and 100. */
+export function clampPercent(value: number): number {
+  return Math.min(Math.max(Math.round(value || 0), 0), 100);
+}

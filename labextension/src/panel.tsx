@@ -1,0 +1,279 @@
+/**
+ * The "GPU Workspaces" sidebar panel: the user's workspaces, live, with their actions.
+ */
+import { Notification, ReactWidget } from '@jupyterlab/apputils';
+import {
+  LabIcon,
+  addIcon,
+  deleteIcon,
+  launchIcon,
+  listIcon,
+  refreshIcon,
+  runIcon,
+  saveIcon,
+  stopIcon
+} from '@jupyterlab/ui-components';
+import { IDisposable } from '@lumino/disposable';
+import { Message } from '@lumino/messaging';
+import * as React from 'react';
+
+import { LauncherAPI, errorMessage } from './api';
+import { askSnapshotTag, confirmDelete } from './dialogs';
+import { clampPercent, shortUuid, since } from './format';
+import { gpuIcon } from './icons';
+import { showLogs } from './logs';
+import { WorkspacesModel } from './model';
+import { openWorkspace } from './progress';
+import { IN_FLIGHT, IWorkspace, PANEL_ID } from './tokens';
+
+type Action = 'open' | 'stop' | 'start' | 'snapshot' | 'logs' | 'delete';
+
+interface IActionSpec {
+  action: Action;
+  icon: LabIcon;
+  title: string;
+  enabled: (w: IWorkspace) => boolean;
+}
+
+const ACTIONS: IActionSpec[] = [
+  {
+    action: 'open',
+    icon: launchIcon,
+    title: 'Open in a new tab',
+    enabled: w => w.status === 'running'
+  },
+  {
+    action: 'stop',
+    icon: stopIcon,
+    title: 'Stop (frees its GPUs)',
+    enabled: w => w.status === 'running'
+  },
+  { action: 'start', icon: runIcon, title: 'Start again', enabled: w => w.status === 'stopped' },
+  {
+    action: 'snapshot',
+    icon: saveIcon,
+    title: 'Snapshot its environment as an image',
+    enabled: w => w.status === 'running' || w.status === 'stopped'
+  },
+  { action: 'logs', icon: listIcon, title: 'Show its log', enabled: () => true },
+  { action: 'delete', icon: deleteIcon, title: 'Delete…', enabled: () => true }
+];
+
+export class WorkspacesPanel extends ReactWidget {
+  constructor(
+    private readonly _api: LauncherAPI,
+    private readonly _model: WorkspacesModel,
+    private readonly _onNew: () => void
+  ) {
+    super();
+    this.id = PANEL_ID;
+    this.addClass('wl-Panel');
+    this.title.icon = gpuIcon;
+    this.title.caption = 'GPU Workspaces';
+    _model.changed.connect(this._onModelChanged, this);
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._model.changed.disconnect(this._onModelChanged, this);
+    this._watch?.dispose();
+    this._watch = null;
+    super.dispose();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (this.isVisible) {
+      this._watch ??= this._model.watch();
+    }
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._watch?.dispose();
+    this._watch = null;
+    super.onBeforeDetach(msg);
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._watch ??= this._model.watch();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this._watch?.dispose();
+    this._watch = null;
+  }
+
+  protected render(): JSX.Element {
+    const workspaces = this._model.workspaces;
+    return (
+      <div className="wl-PanelBody">
+        <div className="wl-PanelHeader">
+          <h2 className="wl-PanelTitle">GPU Workspaces</h2>
+          <button
+            className="jp-Button jp-mod-minimal wl-IconButton"
+            title="New GPU workspace…"
+            aria-label="New GPU workspace"
+            data-testid="wl-panel-new"
+            onClick={this._onNew}
+          >
+            <addIcon.react tag="span" />
+          </button>
+          <button
+            className="jp-Button jp-mod-minimal wl-IconButton"
+            title="Refresh"
+            aria-label="Refresh"
+            data-testid="wl-panel-refresh"
+            onClick={() => void this._model.refresh()}
+          >
+            <refreshIcon.react tag="span" />
+          </button>
+        </div>
+        {this._model.error && (
+          <div className="wl-Error" data-testid="wl-panel-error">
+            {this._model.error}
+          </div>
+        )}
+        {this._model.loaded && workspaces.length === 0 && (
+          <div className="wl-Empty" data-testid="wl-panel-empty">
+            <p>No workspaces yet.</p>
+            <button className="jp-Button jp-mod-styled jp-mod-accept" onClick={this._onNew}>
+              New GPU workspace
+            </button>
+          </div>
+        )}
+        <ul className="wl-WorkspaceList" data-testid="wl-workspace-list">
+          {workspaces.map(w => this._renderWorkspace(w))}
+        </ul>
+      </div>
+    );
+  }
+
+  private _renderWorkspace(w: IWorkspace): JSX.Element {
+    const busy = this._busy.has(w.id);
+    const started = (w as IWorkspace & { started?: string }).started ?? w.created;
+    const age = since(started);
+    return (
+      <li key={w.id} className="wl-Workspace" data-testid={`wl-ws-${w.id}`} data-status={w.status}>
+        <div className="wl-WorkspaceHeader">
+          <span className={`wl-StatusDot wl-mod-${w.status}`} />
+          <span className="wl-WorkspaceName" title={w.id}>
+            {w.name}
+          </span>
+          <span className={`wl-Status wl-mod-${w.status}`} data-testid={`wl-ws-status-${w.id}`}>
+            {w.status}
+          </span>
+        </div>
+        {IN_FLIGHT.has(w.status) && (
+          <div className="wl-InFlight">
+            <div className="wl-Progress" data-testid={`wl-ws-progress-${w.id}`}>
+              <div className="wl-ProgressBar" style={{ width: `${clampPercent(w.progress)}%` }} />
+            </div>
+            <div className="wl-Muted">{w.message}</div>
+          </div>
+        )}
+        <div className="wl-Meta">
+          <span title="profile">{w.profile}</span>
+          <span title={w.gpus.join('\n') || 'no GPU'}>
+            {w.gpus.length === 0
+              ? 'no GPU'
+              : w.gpus.length === 1
+                ? `GPU ${shortUuid(w.gpus[0])}`
+                : `${w.gpus.length} GPUs`}
+          </span>
+          {w.datasets.length > 0 && (
+            <span title="datasets (read-only)">{w.datasets.join(', ')}</span>
+          )}
+          {age && (
+            <span title={`launched ${new Date(started).toLocaleString()}`}>
+              {w.status === 'running' ? `up ${age}` : `${age} old`}
+            </span>
+          )}
+        </div>
+        {w.status === 'failed' && w.error && <div className="wl-Error">{w.error}</div>}
+        <div className="wl-Actions">
+          {ACTIONS.map(spec => (
+            <button
+              key={spec.action}
+              className="jp-Button jp-mod-minimal wl-IconButton"
+              title={spec.title}
+              aria-label={spec.title}
+              data-testid={`wl-ws-${spec.action}-${w.id}`}
+              disabled={busy || !spec.enabled(w)}
+              onClick={() => void this._run(spec.action, w)}
+            >
+              <spec.icon.react tag="span" />
+            </button>
+          ))}
+        </div>
+      </li>
+    );
+  }
+
+  private async _run(action: Action, w: IWorkspace): Promise<void> {
+    if (action === 'open') {
+      openWorkspace(w);
+      return;
+    }
+    if (action === 'logs') {
+      await showLogs(this._api, w);
+      return;
+    }
+    this._busy.add(w.id);
+    this.update();
+    try {
+      await this._act(action, w);
+    } catch (error) {
+      Notification.error(`Could not ${action} ${w.name}: ${errorMessage(error)}`, {
+        autoClose: false
+      });
+    } finally {
+      this._busy.delete(w.id);
+      this.update();
+    }
+  }
+
+  private async _act(action: Action, w: IWorkspace): Promise<void> {
+    switch (action) {
+      case 'stop':
+        this._model.upsert(await this._api.stop(w.id));
+        break;
+      case 'start':
+        this._model.upsert({ ...w, status: 'starting', message: 'starting Jupyter' });
+        try {
+          this._model.upsert(await this._api.start(w.id));
+        } finally {
+          void this._model.refresh();
+        }
+        break;
+      case 'snapshot': {
+        const tag = await askSnapshotTag(w);
+        if (tag !== null) {
+          const image = await this._api.snapshot(w.id, tag || undefined);
+          Notification.success(`Snapshot of ${w.name} saved as ${image}`, { autoClose: 8000 });
+        }
+        break;
+      }
+      case 'delete': {
+        const answer = await confirmDelete(w);
+        if (answer !== null) {
+          await this._api.remove(w.id, answer.purge);
+          this._model.forget(w.id);
+          const kept = answer.purge ? 'with its volumes' : 'its volumes are kept';
+          Notification.success(`Deleted ${w.name}; ${kept}.`, { autoClose: 5000 });
+        }
+        break;
+      }
+    }
+  }
+
+  private _onModelChanged(): void {
+    this.update();
+  }
+
+  private _busy = new Set<string>();
+  private _watch: IDisposable | null = null;
+}
