@@ -16,11 +16,16 @@ as_root() {
 }
 
 ensure_packages() {
-    local missing=()
+    # Arguments: extra "command:package" pairs the caller needs (e.g. the test tools).
+    local missing=() pair
     command -v dockerd >/dev/null || missing+=(docker.io)
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     command -v git >/dev/null || missing+=(git)
+    command -v node >/dev/null || missing+=(nodejs npm)  # builds the JupyterLab extension
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
     if [ "${#missing[@]}" -gt 0 ]; then
         say "installing ${missing[*]}"
         as_root apt-get update -q
@@ -63,8 +68,11 @@ ensure_base_image() {
 }
 
 setup_host() {
-    ensure_packages
+    # $1: pip extras to install (e.g. "[test]"); further arguments go to ensure_packages.
+    local extras="${1:-}"
+    shift || true
+    ensure_packages "$@"
     ensure_engine
-    ensure_venv "${1:-}"
+    ensure_venv "$extras"
     ensure_base_image
 }

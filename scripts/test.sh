@@ -3,7 +3,8 @@
 # engine, base image, virtual environment), then runs unit and integration tests.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup-host.sh"
-setup_host "[test]"
+# Browser tests drive Debian's Chromium; pinning tests run a registry on loopback.
+setup_host "[test]" chromium:chromium docker-registry:docker-registry
 cd "$REPO_ROOT"
 say "running the tests"
 # Builds behind a TLS-intercepting proxy need the host's CA bundle (see ImageBuilder.extra_ca_bundle).

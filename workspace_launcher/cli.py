@@ -272,12 +272,20 @@ def _parse_gpus(value: str) -> object:
 @click.option("--memory", default=None, help="Memory limit, e.g. 8g.")
 @click.option("--shm-size", default=None, help="Shared memory, e.g. 1g.")
 @click.option("--snapshot", default=None, help="Launch a snapshot image instead of the profile's image.")
+@click.option("--deterministic", is_flag=True, help="Set the frameworks' deterministic switches and the seed.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed exported with --deterministic.")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="Extra variable allowed by the admin (repeatable).")
+@click.option("--open-demo", is_flag=True, help="Point the printed URL at the object-detection demo notebook.")
 @click.option("--json", "as_json", is_flag=True, help="Print the workspace as JSON.")
 @click.pass_obj
 @handles_errors
-def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, shm_size, snapshot, as_json) -> None:
+def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, shm_size, snapshot, deterministic, seed, env_pairs, open_demo, as_json) -> None:
     """Launch a workspace and wait until its Jupyter answers."""
     manager = obj.manager
+    bad = [pair for pair in env_pairs if "=" not in pair]
+    if bad:
+        raise InvalidRequest(f"--env takes NAME=VALUE, got {bad[0]!r}", field="env")
+    env = dict(pair.split("=", 1) for pair in env_pairs)
     with _progress() as progress:
         task = progress.add_task("pending", total=100)
 
@@ -289,6 +297,7 @@ def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, sh
             manager.launch(
                 owner=obj.owner, profile=profile, gpus=_parse_gpus(gpus), datasets=list(datasets), name=name,
                 cpus=cpus, memory=memory, shm_size=shm_size, snapshot=snapshot, on_progress=on_progress,
+                deterministic=deterministic, seed=seed, env=env, open_demo=open_demo,
             )
         )
     if as_json:

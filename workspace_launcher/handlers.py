@@ -23,7 +23,10 @@ from .workspaces import WorkspaceManager
 AUTH_RESOURCE = "workspace_launcher"
 API = "/workspace-launcher/api"
 WORKSPACE_ID = r"(?P<workspace_id>[^/]+)"
-LAUNCH_FIELDS = {"profile", "gpus", "datasets", "name", "cpus", "memory", "shm_size", "open_demo", "snapshot"}
+LAUNCH_FIELDS = {
+    "profile", "gpus", "datasets", "name", "cpus", "memory", "shm_size", "open_demo", "snapshot",
+    "deterministic", "seed", "env",
+}
 
 
 def answers_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -14,11 +14,11 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Float, Instance, Int, Unicode, default, validate
+from traitlets import Float, Instance, Int, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from . import __version__
@@ -26,6 +26,7 @@ from .backends import spec as specs
 from .backends.docker import DockerBackend, DockerEngine, container_env, published_port
 from .datasets import DatasetCatalog
 from .errors import Conflict, GpuRuntimeMissing, InvalidRequest, LaunchFailed, LauncherError, NotFound
+from .environment import launch_environment
 from .gpus import Gpu, GpuAllocator, GpuInventory, GpuRequest, busy_gpus, parse_gpu_request, render_group_ids
 from .images import ImageBuilder
 from .profiles import PACKAGED_IMAGES_DIR, Profile, ProfileRegistry
@@ -54,6 +55,7 @@ class LaunchRequest:
     limits: specs.Limits
     snapshot: str | None = None
     open_demo: bool = False
+    environment: dict[str, str] = field(default_factory=dict)
 
 
 def _now() -> str:
@@ -116,6 +118,14 @@ class WorkspaceManager(LoggingConfigurable):
     def _default_demo_dir(self) -> str:
         return str(PACKAGED_IMAGES_DIR / "demos")
 
+    allowed_env = List(
+        Unicode(),
+        help="""Environment variables users may set at launch (the 'env' field), as names or
+        shell patterns. Default: none. The launcher's own variables (JUPYTER_*, WORKSPACE_*,
+        NVIDIA_*, CUDA_VISIBLE_DEVICES, LD_*, PATH, HOME) can never be set.
+        Example: ["WANDB_*", "HF_HOME", "OMP_NUM_THREADS"]""",
+    ).tag(config=True)
+
     engine = Instance(DockerEngine, help="The Docker engine connection (set by the app).")
 
     @default("engine")
@@ -170,6 +180,9 @@ class WorkspaceManager(LoggingConfigurable):
         shm_size: object = None,
         snapshot: str | None = None,
         open_demo: object = False,
+        deterministic: object = False,
+        seed: object = 0,
+        env: object = None,
     ) -> LaunchRequest:
         """Check a launch request; raises InvalidRequest naming the field to fix."""
         owner_slug(owner)
@@ -185,7 +198,8 @@ class WorkspaceManager(LoggingConfigurable):
             raise InvalidRequest("snapshot must be an image reference string", field="snapshot")
         if not isinstance(open_demo, bool):
             raise InvalidRequest("open_demo must be true or false", field="open_demo")
-        return LaunchRequest(workspace_id, owner, name, chosen, gpu_request, mounts, limits, snapshot, open_demo)
+        environment = launch_environment(deterministic=deterministic, seed=seed, env=env, allowed=self.allowed_env)
+        return LaunchRequest(workspace_id, owner, name, chosen, gpu_request, mounts, limits, snapshot, open_demo, environment)
 
     def _limits(self, profile: Profile, *, cpus: object, memory: object, shm_size: object) -> specs.Limits:
         host_cpus = os.cpu_count() or 1
@@ -368,6 +382,7 @@ class WorkspaceManager(LoggingConfigurable):
             datasets=request.datasets,
             limits=request.limits,
             open_demo=request.open_demo,
+            environment=request.environment,
             gpu_group_ids=tuple(render_group_ids()) if any(g.vendor == "amd" for g in gpus) else (),
             version=__version__,
         )

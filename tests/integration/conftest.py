@@ -75,6 +75,7 @@ def make_config(dataset_root, lock_dir, **gpu_settings) -> Config:
     config.DatasetCatalog.registry_file = str(lock_dir / "datasets.json")
     config.DatasetCatalog.managed_root = str(lock_dir / "managed-datasets")
     config.WorkspaceManager.launch_timeout = 90.0
+    config.WorkspaceManager.allowed_env = ["WLTEST_*"]
     for key, value in gpu_settings.items():
         setattr(config.GpuInventory if key == "declared_gpus" else config.GpuAllocator, key, value)
     return config

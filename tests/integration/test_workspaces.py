@@ -36,7 +36,12 @@ def running(session_config, minimal_image, test_owner, docker_client):
     """One minimal workspace with the demo dataset, shared by the read-only checks below."""
     manager = WorkspaceManager(config=session_config)
     events = []
-    workspace = run(manager.launch(owner=test_owner, profile="minimal", datasets=["demo"], name="shared", on_progress=events.append))
+    workspace = run(
+        manager.launch(
+            owner=test_owner, profile="minimal", datasets=["demo"], name="shared", on_progress=events.append,
+            deterministic=True, seed=7, env={"WLTEST_FLAG": "on"},
+        )
+    )
     yield manager, workspace, events
     run(manager.delete(owner=test_owner, workspace_id=workspace.id, purge=True))
     manager.engine.close()
@@ -78,6 +83,22 @@ def test_container_security_settings(running, docker_client):
     assert "CapEff:\t0000000000000000" in out and "NoNewPrivs:\t1" in out
     network = docker_client.networks.get(specs.NETWORK_NAME)
     assert network.attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+
+
+def test_launch_environment_reaches_the_kernel_side(running, docker_client):
+    _, workspace, _ = running
+    code, out = exec_in(docker_client, workspace.container_id, "env")
+    env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert env["WLTEST_FLAG"] == "on"
+    assert env["SEED"] == "7" and env["TF_DETERMINISTIC_OPS"] == "1" and env["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_demo_notebooks_are_copied_into_a_new_work_volume(running, docker_client):
+    _, workspace, _ = running
+    code, out = exec_in(docker_client, workspace.container_id, "ls -ln /home/jovyan/work")
+    assert code == 0
+    assert "object-detection-train.ipynb" in out and "gpu-check.ipynb" in out and "shapes_detector.py" in out
+    assert all(line.split()[2] == "1000" for line in out.splitlines()[1:])  # owned by jovyan
 
 
 def test_datasets_are_read_only(running, docker_client):
