@@ -1,0 +1,350 @@
+"""Browser tests: Playwright for Python drives Debian's Chromium against a real ``jupyter lab``
+(this package's server extension and front end, as installed by ``pip install .``) and the real
+Docker engine that scripts/test.sh starts.
+
+One lab server and one browser serve the whole package. The server runs with its own config,
+data and runtime directories (the front end still comes from the environment's
+``share/jupyter``), two declared fake NVIDIA GPUs, a one-dataset catalog and a per-run owner
+(``wltest-browser-...``); every container and volume of that owner is removed at the end.
+Screenshots land in ``tests/artifacts/`` (git-ignored) and, for the README, ``docs/screenshots/``.
+On a failure, every open page is saved as ``tests/artifacts/failure-<test>-<n>.png`` and the
+server's log as ``tests/artifacts/lab-server.log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from traitlets.config import Config
+
+from workspace_launcher.backends import spec as specs
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+CHROMIUM = os.environ.get("WORKSPACE_LAUNCHER_TEST_CHROMIUM", "/usr/bin/chromium")
+# Without the background-networking flags Chromium floods the closed network with connections.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1400, "height": 1000}
+CA_BUNDLE = os.environ.get("WORKSPACE_LAUNCHER_TEST_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+
+#: Default wait for UI elements (ms); a JupyterLab page load is a few seconds here.
+UI_TIMEOUT = 30_000
+#: Waits that cover a launch (a cold image cache is built by the ``minimal_image`` fixture).
+LAUNCH_TIMEOUT = 180_000
+
+FAKE_GPUS = [
+    {"uuid": f"GPU-fake-{i}", "index": i, "name": "Fake H100", "memory_mib": 81559, "vendor": "nvidia"}
+    for i in range(2)
+]
+
+
+def pytest_configure(config):
+    # setup.cfg's marker list is strict; register ours here so the package works either way.
+    config.addinivalue_line("markers", "browser: drives a real Chromium against a real JupyterLab")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _failed(request) -> bool:
+    return any(
+        getattr(getattr(request.node, f"report_{when}", None), "failed", False) for when in ("setup", "call")
+    )
+
+
+# --- the engine, the image --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def docker_client():
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as e:  # the suite's set-up must have started it: fail, never skip
+        pytest.fail(f"no Docker engine answers ({e}); run the suite with scripts/test.sh")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="package")
+def minimal_image(docker_client):
+    """Build (or reuse) the ``minimal`` image up front, so the UI's first launch takes seconds."""
+    from workspace_launcher.workspaces import WorkspaceManager
+
+    config = Config()
+    if os.path.isfile(CA_BUNDLE):  # part of the image's hash: the same setting as the lab's
+        config.ImageBuilder.extra_ca_bundle = CA_BUNDLE
+    manager = WorkspaceManager(config=config)
+    try:
+        return asyncio.run(manager.builder.ensure(manager.profiles.get("minimal")))
+    finally:
+        manager.engine.close()
+
+
+# --- the lab server ---------------------------------------------------------------------------
+
+
+@dataclass
+class LabServer:
+    url: str  # http://127.0.0.1:PORT/
+    token: str
+    owner: str
+    dataset_dir: Path
+    log: Path
+    process: subprocess.Popen = field(repr=False)
+
+    @property
+    def lab_url(self) -> str:
+        return f"{self.url}lab?token={self.token}"
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the launcher's REST API as the lab's user."""
+        return requests.request(
+            method,
+            f"{self.url}workspace-launcher/api/{path}",
+            headers={"Authorization": f"token {self.token}"},
+            timeout=30,
+            **kwargs,
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server_config(tmp: Path, owner: str, dataset_root: Path) -> str:
+    settings = {
+        "DatasetCatalog.allowed_roots": [str(dataset_root)],
+        "DatasetCatalog.datasets": {
+            "demo": {"path": str(dataset_root / "demo"), "description": "a small demo dataset"},
+        },
+        "DatasetCatalog.registry_file": str(tmp / "datasets.json"),
+        "DatasetCatalog.managed_root": str(tmp / "managed-datasets"),
+        "GpuAllocator.lock_path": str(tmp / "gpus.lock"),
+        "GpuAllocator.max_gpus_per_workspace": 1,
+        "GpuInventory.declared_gpus": FAKE_GPUS,
+        "WorkspaceLauncherApp.owner": owner,
+    }
+    if os.path.isfile(CA_BUNDLE):
+        settings["ImageBuilder.extra_ca_bundle"] = CA_BUNDLE
+    return "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
+
+
+def _remove_owned(client: docker.DockerClient, owner: str) -> None:
+    owned = {"label": [f"{specs.label('owner')}={owner}"]}
+    for container in client.containers.list(all=True, filters=owned):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=owned):
+        volume.remove(force=True)
+    for image in client.images.list(filters=owned):
+        client.images.remove(image.id, force=True)
+
+
+@pytest.fixture(scope="package")
+def lab_server(tmp_path_factory, docker_client, minimal_image):
+    tmp = tmp_path_factory.mktemp("lab")
+    owner = f"wltest-browser-{secrets.token_hex(3)}"
+    token = secrets.token_hex(24)
+    port = _free_port()
+
+    dataset_root = tmp / "datasets"
+    (dataset_root / "demo").mkdir(parents=True)
+    (dataset_root / "demo" / "README.txt").write_text("read-only demo data\n")
+    os.chmod(dataset_root, 0o755)
+    root_dir = tmp / "root"
+    root_dir.mkdir()
+    config_dir = tmp / "config"
+    config_dir.mkdir()
+    (config_dir / "jupyter_server_config.py").write_text(_server_config(tmp, owner, dataset_root))
+    # The host lab's news prompt, answered "No" in advance (the workspaces' labs get it answered
+    # by dismiss_news); the answer is a user setting, stored here.
+    news = config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}\n')
+
+    env = dict(os.environ)
+    for name in ("WORKSPACE_LAUNCHER_SERVER_URL", "WORKSPACE_LAUNCHER_SERVER_TOKEN", "JUPYTER_PATH"):
+        env.pop(name, None)  # the widget test checks the kernel finds its server by itself
+    env.update(
+        # The lab extension and the server extension's enabling config live under sys.prefix,
+        # which stays on Jupyter's paths; these only isolate the user-level directories.
+        JUPYTER_CONFIG_DIR=str(config_dir),
+        JUPYTER_DATA_DIR=str(tmp / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        IPYTHONDIR=str(tmp / "ipython"),
+        PYTHONUNBUFFERED="1",
+    )
+    args = [
+        sys.executable, "-m", "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root_dir}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--allow-root")
+
+    log = tmp / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(args, env=env, cwd=root_dir, stdout=out, stderr=subprocess.STDOUT)
+    server = LabServer(
+        url=f"http://127.0.0.1:{port}/", token=token, owner=owner, dataset_dir=dataset_root / "demo",
+        log=log, process=process,
+    )
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        _stop(process)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, ARTIFACTS / "lab-server.log")
+        _remove_owned(docker_client, owner)
+
+
+def _wait_until_up(server: LabServer, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            pytest.fail(f"jupyter lab exited with {server.process.returncode}:\n{server.log.read_text()[-4000:]}")
+        try:
+            answer = requests.get(
+                f"{server.url}api/status", headers={"Authorization": f"token {server.token}"}, timeout=5
+            )
+            if answer.status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"jupyter lab did not answer in {timeout:.0f} s:\n{server.log.read_text()[-4000:]}")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # a clean stop: kernels are shut down too
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- the browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def browser(tmp_path_factory):
+    """A fresh Chromium profile (Playwright's persistent context), headless."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+        )
+        context.set_default_timeout(UI_TIMEOUT)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def lab(request, browser, lab_server):
+    """A page with the host JupyterLab open on its launcher (no news prompt)."""
+    before = set(browser.pages)
+    page = browser.new_page()
+    open_lab(page, lab_server.lab_url, news_timeout=0)
+    page.locator(".jp-Launcher").wait_for(state="visible")
+    yield page
+    if _failed(request):
+        save_failure_screenshots(request, browser)
+    for opened in browser.pages:  # the pages this test opened (tabs included)
+        if opened not in before and not opened.is_closed():
+            opened.close()
+
+
+def save_failure_screenshots(request, context) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    for n, page in enumerate(p for p in context.pages if not p.is_closed()):
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"failure-{name}-{n}.png"))
+        except Exception as e:  # a screenshot must never hide the test's own failure
+            print(f"could not save a screenshot of {page.url}: {e}")
+
+
+# --- helpers the tests share ------------------------------------------------------------------
+
+
+def open_lab(page, url: str | None = None, *, timeout: float = UI_TIMEOUT, news_timeout: float = 15_000) -> None:
+    """(Load and) wait until a JupyterLab's shell is up, then dismiss its news prompt."""
+    if url is not None:
+        page.goto(url)
+    page.locator("#jp-main-dock-panel").wait_for(state="visible", timeout=timeout)
+    dismiss_news(page, timeout=news_timeout)
+
+
+def dismiss_news(page, timeout: float = 15_000) -> None:
+    """JupyterLab asks about its news feed (even with news_url=None) soon after it starts:
+    answer No. ``timeout`` 0: only when the prompt is already there."""
+    toast = page.locator(".Toastify__toast").filter(has_text="official Jupyter news")
+    no = toast.get_by_role("button", name="No", exact=True)
+    try:
+        no.wait_for(state="visible", timeout=timeout or 1)
+    except Exception:
+        return  # no prompt (already answered)
+    no.click()
+    toast.wait_for(state="detached")
+
+
+def testid(page, value: str):
+    return page.get_by_test_id(value)
+
+
+def screenshot(target, name: str, **kwargs) -> Path:
+    """Save a page or locator screenshot as a test artefact and as the README's copy."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    target.screenshot(path=str(path), animations="disabled", **kwargs)
+    shutil.copyfile(path, SCREENSHOTS / name)
+    return path
