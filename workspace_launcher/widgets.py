@@ -142,14 +142,17 @@ class WorkspaceLauncher(widgets.VBox):
         while True:
             workspace = self.client.get(f"workspaces/{workspace_id}")
             self.progress.value = workspace["progress"]
-            self.status.value = html.escape(f"{workspace['status']}: {workspace['message']}")
+            status, message = workspace["status"], workspace["message"]
+            self.status.value = html.escape(status if message in ("", status) else f"{status}: {message}")
             if workspace["status"] not in ACTIVE or time.monotonic() > deadline:
                 break
             time.sleep(self.poll_interval)
         if workspace["status"] == "running":
             url = workspace["url"]  # already points at the demo notebook when one was asked for
             self.link.value = (
-                f'<a href="{html.escape(url)}" target="_blank" rel="noopener">Open {html.escape(workspace["name"])}</a>'
+                f'<a href="{html.escape(url)}" target="_blank" rel="noopener" '
+                'style="color: var(--jp-content-link-color, #1976d2); text-decoration: underline">'
+                f'Open {html.escape(workspace["name"])}</a>'
             )
         elif workspace["status"] == "failed":
             self.status.value = _error("", workspace.get("error") or "failed") + f"<pre>{html.escape(workspace.get('log_tail') or '')}</pre>"

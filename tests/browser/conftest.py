@@ -23,12 +23,16 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+import docker.errors
 import pytest
 import requests
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 from traitlets.config import Config
 
 from workspace_launcher.backends import spec as specs
@@ -61,11 +65,6 @@ FAKE_GPUS = [
 ]
 
 
-def pytest_configure(config):
-    # setup.cfg's marker list is strict; register ours here so the package works either way.
-    config.addinivalue_line("markers", "browser: drives a real Chromium against a real JupyterLab")
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     report = yield
@@ -87,7 +86,7 @@ def docker_client():
     try:
         client = docker.from_env(timeout=120)
         client.ping()
-    except Exception as e:  # the suite's set-up must have started it: fail, never skip
+    except (docker.errors.DockerException, requests.RequestException) as e:  # fail, never skip
         pytest.fail(f"no Docker engine answers ({e}); run the suite with scripts/test.sh")
     yield client
     client.close()
@@ -103,9 +102,30 @@ def minimal_image(docker_client):
         config.ImageBuilder.extra_ca_bundle = CA_BUNDLE
     manager = WorkspaceManager(config=config)
     try:
-        return asyncio.run(manager.builder.ensure(manager.profiles.get("minimal")))
+        return run_async(manager.builder.ensure, manager.profiles.get("minimal"))
     finally:
         manager.engine.close()
+
+
+def run_async(fn, *args):
+    """``asyncio.run(fn(*args))`` in a thread of its own: Playwright's sync API keeps an event
+    loop running in this thread while the browser is open."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(fn(*args))).result()
+
+
+# pytest-jupyter's autouse fixtures would pick up Playwright's running loop (and close it);
+# these tests start their own server, so they need neither.
+@pytest.fixture
+def jp_asyncio_loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def jp_server_cleanup():
+    yield
 
 
 # --- the lab server ---------------------------------------------------------------------------
@@ -122,7 +142,9 @@ class LabServer:
 
     @property
     def lab_url(self) -> str:
-        return f"{self.url}lab?token={self.token}"
+        """The lab, logged in by the token, with a default layout (``reset``: nothing restored
+        from an earlier test's page)."""
+        return f"{self.url}lab?reset&token={self.token}"
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the launcher's REST API as the lab's user."""
@@ -270,7 +292,6 @@ def browser(tmp_path_factory):
     """A fresh Chromium profile (Playwright's persistent context), headless."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)")
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -308,7 +329,7 @@ def save_failure_screenshots(request, context) -> None:
     for n, page in enumerate(p for p in context.pages if not p.is_closed()):
         try:
             page.screenshot(path=str(ARTIFACTS / f"failure-{name}-{n}.png"))
-        except Exception as e:  # a screenshot must never hide the test's own failure
+        except PlaywrightError as e:  # a screenshot must never hide the test's own failure
             print(f"could not save a screenshot of {page.url}: {e}")
 
 
@@ -330,13 +351,13 @@ def dismiss_news(page, timeout: float = 15_000) -> None:
     no = toast.get_by_role("button", name="No", exact=True)
     try:
         no.wait_for(state="visible", timeout=timeout or 1)
-    except Exception:
-        return  # no prompt (already answered)
+    except PlaywrightError:  # a TimeoutError: no prompt (already answered)
+        return
     no.click()
     toast.wait_for(state="detached")
 
 
-def testid(page, value: str):
+def by_id(page, value: str):
     return page.get_by_test_id(value)
 
 
