@@ -25,7 +25,9 @@ login cookies: the host's is a host credential, the workspace's a workspace cred
 set by apps in the workspace, and their ``Path`` is kept inside the workspace's prefix.
 
 Bodies stream both ways with backpressure: a request body goes from ``data_received`` through a
-small bounded queue into aiohttp; a response goes out chunk by chunk, each awaited with ``flush``.
+small bounded queue into aiohttp; a response goes out chunk by chunk as aiohttp receives it
+(at most the event loop's 256 KiB read), each awaited with ``flush``; aiohttp stops reading the
+workspace while its buffer is over 128 KiB.
 """
 
 from __future__ import annotations
@@ -56,8 +58,6 @@ if TYPE_CHECKING:
 
 AUTH_RESOURCE = "workspace_launcher"
 ROUTE = "/workspace-launcher/workspaces/"
-#: Response chunk size; each chunk is flushed to the browser before the next is read.
-CHUNK_SIZE = 64 * 1024
 #: Request chunks buffered between the browser and the workspace (with tornado's 64 KiB reads).
 BODY_QUEUE_CHUNKS = 4
 #: Request bodies are streamed, so the host's buffering limit does not apply; the workspace's
@@ -393,7 +393,7 @@ class WorkspaceProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         complete = False
         try:
             redact = self._copy_response_head(response, self._target)
-            async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+            async for chunk in response.content.iter_any():  # as received: no re-slicing into copies
                 if chunk := redact(chunk) if redact else chunk:
                     self.write(chunk)
                     await self.flush()
@@ -482,6 +482,9 @@ class WorkspaceProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         return self._ws.protocol if self._ws is not None else None
 
     def open(self, *args: str, **kwargs: str) -> None:
+        # Kernel replies are bursts of small messages; with Nagle's algorithm on, each after the
+        # first waits for the browser's delayed ACK (40 ms). aiohttp's upstream side has it off.
+        self.set_nodelay(True)
         self._keep(asyncio.ensure_future(self._from_upstream()))
 
     async def _from_upstream(self) -> None:
