@@ -163,6 +163,24 @@ def build_command(obj: Context, profiles: tuple[str, ...], build_all: bool) -> N
         out.print(f"{name}: {built.tag} ({'built' if built.built else 'reused'})")
 
 
+@images.command("lock")
+@click.option("--pull", is_flag=True, help="Pull pinnable bases that are missing locally first.")
+@click.pass_obj
+@handles_errors
+def lock_command(obj: Context, pull: bool) -> None:
+    """Resolve every profile's base image and write the lock file (commit it)."""
+    from .lock import resolve_locks, write_lock
+
+    builder = obj.manager.builder
+    lock = asyncio.run(resolve_locks(builder, obj.manager.profiles.all().values(), pull=pull, previous=builder.lock()))
+    write_lock(builder.lock_file, lock)
+    table = Table("profile", "base image", "digest", "locked at")
+    for name, entry in sorted(lock.profiles.items()):
+        table.add_row(name, entry.base_image, entry.digest, entry.locked_at)
+    out.print(table)
+    out.print(f"wrote {builder.lock_file}")
+
+
 @images.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj

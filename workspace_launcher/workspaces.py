@@ -29,6 +29,7 @@ from .errors import Conflict, GpuRuntimeMissing, InvalidRequest, LaunchFailed, L
 from .environment import launch_environment
 from .gpus import Gpu, GpuAllocator, GpuInventory, GpuRequest, busy_gpus, parse_gpu_request, render_group_ids
 from .images import ImageBuilder
+from .lock import check_launch, pinned_digest
 from .profiles import PACKAGED_IMAGES_DIR, Profile, ProfileRegistry
 from .validation import owner_slug, parse_cpus, parse_size, validate_name, validate_workspace_id
 from .workspace import PHASE_PROGRESS, ProgressCallback, ProgressEvent, Status, Workspace, workspace_from_container
@@ -331,10 +332,14 @@ class WorkspaceManager(LoggingConfigurable):
             labels = await self.backend.image_labels(request.snapshot)
             if labels is None or labels.get(specs.label("owner")) != request.owner:
                 raise NotFound(f"no snapshot {request.snapshot!r} of yours; list them with 'workspace-launcher images list'")
+            if self.builder.require_pinned_images:
+                check_launch(labels, self.builder.lock(), labels.get(specs.label("profile"), request.profile.name))
             return request.snapshot
         if await self.builder.find(request.profile) is None:
             report(Status.BUILDING, f"building the {request.profile.name} image")
         built = await self.builder.ensure(request.profile, on_log=report.build_log)
+        if self.builder.require_pinned_images:  # an image built before the lock changed
+            check_launch(await self.backend.image_labels(built.tag), self.builder.lock(), request.profile)
         return built.tag
 
     async def _reserve_gpus(self, request: LaunchRequest) -> list[Gpu]:
@@ -428,10 +433,16 @@ class WorkspaceManager(LoggingConfigurable):
     async def describe_profiles(self) -> list[dict]:
         """Profiles with the image a launch would use now and whether it is already built."""
         described = []
+        lock = self.builder.lock()
         for profile in self.profiles.all().values():
             built = await self.builder.find(profile)
             described.append(
-                {**profile.to_dict(), "image": built.tag if built else None, "pinned_digest": _pinned_digest(profile.base_image or self.builder.base_image), "built": built is not None}
+                {
+                    **profile.to_dict(),
+                    "image": built.tag if built else None,
+                    "pinned_digest": pinned_digest(profile, self.builder, lock),
+                    "built": built is not None,
+                }
             )
         return described
 
@@ -582,10 +593,6 @@ class WorkspaceManager(LoggingConfigurable):
     def _forget_connection(self, workspace_id: str) -> None:
         for key in [k for k in self._connections if k[1] == workspace_id]:
             del self._connections[key]
-
-
-def _pinned_digest(reference: str) -> str | None:
-    return reference.split("@", 1)[1] if "@" in reference else None
 
 
 def _owner_of(containers: list[dict], workspace_id: str) -> str | None:

@@ -21,8 +21,9 @@ def cli(tmp_path_factory, dataset_root, minimal_image):
         "c.GpuAllocator.lock_path = %r\n"
         "c.DatasetCatalog.registry_file = %r\n"
         "c.DatasetCatalog.managed_root = %r\n"
+        "c.ImageBuilder.lock_file = %r\n"
         % (CA_BUNDLE, str(dataset_root), str(dataset_root / "demo"), str(config.parent / "gpus.lock"),
-           str(config.parent / "datasets.json"), str(config.parent / "managed"))
+           str(config.parent / "datasets.json"), str(config.parent / "managed"), str(config.parent / "lock.json"))
     )
 
     def run(*args: str, owner: str = "wltest-cli") -> subprocess.CompletedProcess:
@@ -109,3 +110,13 @@ def test_registering_a_directory_outside_the_allowed_roots_is_refused(cli, tmp_p
     outside.mkdir()
     result = cli("datasets", "add", "wltest-outside", str(outside))
     assert result.returncode == 2 and "outside the allowed dataset roots" in result.stderr
+
+
+def test_images_lock_writes_a_lock_file_of_every_profile(cli):
+    result = cli("images", "lock")
+    assert result.returncode == 0, result.stderr
+    assert "wrote " in result.stdout and "minimal" in result.stdout
+    path = result.stdout.split("wrote ", 1)[1].strip()
+    with open(path) as f:
+        lock = json.load(f)
+    assert "minimal" in json.dumps(lock) and "sha256:" in json.dumps(lock)
