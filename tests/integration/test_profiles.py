@@ -142,7 +142,7 @@ def test_unbuilt_profiles_render_a_valid_context(name, profiles_config, tmp_path
     args = {line.split()[1].split("=")[0] for line in text.splitlines() if line.startswith("ARG ")}
     assert "JUPYTER_IMAGE" in args and "EXTRA_INDEX_URL" in args
     assert set(plan.profile_args) <= args  # every build arg the builder passes is declared
-    assert (dest / "wheels").is_dir() and (dest / "install-packages.py").is_file()
+    assert (dest / "wheels").is_dir() and (dest / "requirements.txt").is_file()
     assert plan.profile_tag.startswith(f"workspace-launcher/{name}:")
 
 

@@ -379,7 +379,7 @@ def test_framework_profiles_render_a_valid_two_stage_context(name, tmp_path):
     dest = tmp_path / "out"
     builder(wheelhouse=str(wheels)).render_context(profile, dest)
     assert sorted(p.name for p in dest.iterdir()) == sorted(
-        ["Dockerfile", "build-ca.crt", "constraints.txt", "install-packages.py", "requirements.txt", "wheels"])
+        ["Dockerfile", "build-ca.crt", "constraints.txt", "requirements.txt", "wheels"])
     text = (dest / "Dockerfile").read_text()
     global_args, stages = dockerfile_stages(text)
     assert global_args == {"JUPYTER_IMAGE": None}
@@ -387,9 +387,9 @@ def test_framework_profiles_render_a_valid_two_stage_context(name, tmp_path):
     final = text[text.rindex("\nFROM "):]
     assert "COPY wheels/" in text and "wheels" not in final  # the wheelhouse stays in the build stage
     assert "COPY --from=build --chown=1000:100 /tmp/venv-delta/ /opt/venv/" in final
-    assert ".removed-by-profile" in final
+    assert "install-profile-packages apply" in final
+    assert "install-profile-packages install" in text and "install-profile-packages collect" in text
     assert "EXTRA_INDEX_URL" in stage_args(text)
-    compile((dest / "install-packages.py").read_text(), "install-packages.py", "exec")
 
 
 def test_the_two_pytorch_profiles_differ_in_torch_and_index():
@@ -402,11 +402,14 @@ def test_the_two_pytorch_profiles_differ_in_torch_and_index():
     assert cu126 == {"TORCH_VERSION": "2.9.1+cu126", "EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cu126"}
 
 
-def test_install_helper_is_the_same_in_every_profile():
+def test_the_install_helper_ships_once_in_the_jupyter_layer():
     from workspace_launcher.profiles import PACKAGED_IMAGES_DIR
 
-    copies = {name: (PACKAGED_IMAGES_DIR / name / "install-packages.py").read_text() for name in FRAMEWORK_PROFILES}
-    assert len(set(copies.values())) == 1, "edit images/pytorch/install-packages.py and copy it to the others"
+    layer = (PACKAGED_IMAGES_DIR / "jupyter" / "Dockerfile").read_text()
+    assert "COPY install-profile-packages.py /usr/local/bin/install-profile-packages" in layer
+    for name in (*FRAMEWORK_PROFILES, "minimal"):
+        assert not (PACKAGED_IMAGES_DIR / name / "install-packages.py").exists()
+        assert "install-profile-packages apply" in (PACKAGED_IMAGES_DIR / name / "Dockerfile").read_text()
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -443,7 +446,9 @@ def _load_install_helper():
 
     from workspace_launcher.profiles import PACKAGED_IMAGES_DIR
 
-    spec = importlib.util.spec_from_file_location("install_packages", PACKAGED_IMAGES_DIR / "pytorch" / "install-packages.py")
+    spec = importlib.util.spec_from_file_location(
+        "install_packages", PACKAGED_IMAGES_DIR / "jupyter" / "install-profile-packages.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -481,6 +486,13 @@ def test_install_helper_collects_only_what_changed(tmp_path, monkeypatch):
     assert (delta / ".removed-by-profile").read_text().split() == [
         "lib/site-packages/oldpkg-1.0.dist-info", "lib/site-packages/oldpkg-1.0.dist-info/RECORD"]
     assert (site / "kept.py").exists() and (venv / "bin" / "python").is_symlink()  # untouched stays
+    # the final stage: the delta lands on the layer's venv, then apply removes what was replaced
+    shutil.copytree(delta, venv, dirs_exist_ok=True)
+    (site / "oldpkg-1.0.dist-info").mkdir()
+    (site / "oldpkg-1.0.dist-info" / "RECORD").write_text("old")
+    helper.apply()
+    assert not (site / "oldpkg-1.0.dist-info").exists() and not (venv / ".removed-by-profile").exists()
+    assert (site / "oldpkg-2.0.dist-info" / "RECORD").read_text() == "new" and (site / "kept.py").exists()
 
 
 def test_admin_build_args_override_the_profile_and_change_the_tag(context):

@@ -1,11 +1,13 @@
+#!/usr/bin/env python3
 """Install a profile's Python packages on top of the shared Jupyter layer, for a two-stage build.
 
-The same file is in every framework profile's build context. In the build stage (FROM the
-Jupyter layer), as the image's user:
+It is part of the Jupyter layer (/usr/local/bin/install-profile-packages), so every profile
+uses the same one. In the build stage (FROM the Jupyter layer), as the image's user, with the
+profile's requirements.txt and constraints.txt copied to /tmp/profile/:
 
-    python /tmp/profile/install-packages.py install [REQUIREMENT ...]
+    install-profile-packages install [REQUIREMENT ...]
     python -c "import ..."                      # the profile's own check, optional
-    python /tmp/profile/install-packages.py collect
+    install-profile-packages collect
 
 install: pip-installs the context's requirements.txt (and the REQUIREMENTs) into /opt/venv,
 constrained by its constraints.txt (the profile's lock) and by the exact versions the Jupyter
@@ -20,8 +22,8 @@ package's old files) in /tmp/venv-delta/.removed-by-profile. The final stage the
 
     COPY --from=build --chown=1000:100 /tmp/venv-delta/ /opt/venv/
 
-and deletes the listed paths and the list: it gets the profile's packages only, not a second
-copy of the whole virtualenv, and never the wheelhouse.
+and runs `install-profile-packages apply`, which deletes the listed paths and the list: it gets
+the profile's packages only, not a second copy of the whole virtualenv, and never the wheelhouse.
 """
 
 import errno
@@ -38,7 +40,7 @@ VENV = "/opt/venv"
 DELTA = "/tmp/venv-delta"
 REMOVED = ".removed-by-profile"
 STATE = "/tmp/venv-before.json"
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = "/tmp/profile"  # where the profile's Dockerfile copies requirements.txt and constraints.txt
 
 
 def walk(root):
@@ -140,13 +142,34 @@ def collect():
           f"{len(removed)} paths to remove", flush=True)
 
 
+def apply():
+    """Final stage: delete what the profile's install replaced in the layer's virtualenv."""
+    listing = os.path.join(VENV, REMOVED)
+    if os.path.exists(listing):
+        with open(listing) as f:
+            for line in f.read().splitlines():
+                path = os.path.join(VENV, line)
+                if line and os.path.normpath(path).startswith(VENV + os.sep):
+                    shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) else _unlink(path)
+        os.remove(listing)
+
+
+def _unlink(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
 def main(argv):
-    if argv[:1] == ["install"]:
+    if argv == ["apply"]:
+        apply()
+    elif argv[:1] == ["install"]:
         install(argv[1:])
     elif argv == ["collect"]:
         collect()
     else:
-        sys.exit("usage: install-packages.py install [REQUIREMENT ...] | collect")
+        sys.exit("usage: install-profile-packages install [REQUIREMENT ...] | collect | apply")
 
 
 if __name__ == "__main__":
