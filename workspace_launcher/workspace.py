@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import enum
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -90,6 +92,7 @@ class ProgressEvent:
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+_STEP_RE = re.compile(r"^Step (\d+)/(\d+)")
 
 
 def _split(value: str | None) -> list[str]:
@@ -127,3 +130,38 @@ def workspace_from_container(attrs: Mapping) -> Workspace:
         open_demo=bool(labels.get(specs.label("open-demo"))),
         error=error,
     )
+
+
+class PhaseReporter:
+    """Moves a workspace through its phases and tells the caller about each change."""
+
+    def __init__(self, workspace: Workspace, callback: ProgressCallback | None, log) -> None:
+        self.workspace = workspace
+        self.callback = callback
+        self.log = log
+        #: The end of the build log, readable through logs() while the image builds.
+        self.build_lines: collections.deque[str] = collections.deque(maxlen=200)
+
+    def __call__(self, status: Status, message: str, *, progress: int | None = None, log_line: str | None = None) -> None:
+        workspace = self.workspace
+        workspace.status = status
+        workspace.message = message
+        workspace.progress = PHASE_PROGRESS[status] if progress is None else progress
+        if log_line is None:
+            self.log.info("workspace %s (%s): %s - %s", workspace.id, workspace.name, status.value, message)
+        if self.callback is not None:
+            event = ProgressEvent(workspace.id, workspace.name, status, workspace.progress, message, log_line, workspace.owner)
+            try:
+                self.callback(event)
+            except Exception:  # a broken listener must not break the launch
+                self.log.exception("progress listener failed")
+
+    def build_log(self, line: str) -> None:
+        """Build output: moves the bar from 10% to 55% following the builder's 'Step i/n'."""
+        self.build_lines.append(line.rstrip("\n"))
+        self.workspace.log_tail = "\n".join(self.build_lines)
+        progress = self.workspace.progress
+        if match := _STEP_RE.match(line):
+            step, total = int(match.group(1)), int(match.group(2))
+            progress = max(progress, 10 + int(45 * step / max(total, 1)))
+        self(Status.BUILDING, self.workspace.message or "building", progress=progress, log_line=line)

@@ -8,7 +8,6 @@ the failures of launches whose containers were cleaned up) are held in memory.
 from __future__ import annotations
 
 import asyncio
-import collections
 import os
 import re
 import secrets
@@ -32,9 +31,8 @@ from .images import ImageBuilder
 from .lock import check_launch, pinned_digest
 from .profiles import PACKAGED_IMAGES_DIR, Profile, ProfileRegistry
 from .validation import owner_slug, parse_cpus, parse_size, validate_name, validate_workspace_id
-from .workspace import PHASE_PROGRESS, ProgressCallback, ProgressEvent, Status, Workspace, workspace_from_container
+from .workspace import PhaseReporter, ProgressCallback, ProgressEvent, Status, Workspace, workspace_from_container
 
-_STEP_RE = re.compile(r"^Step (\d+)/(\d+)")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
 SNAPSHOT_REPOSITORY = "workspace-launcher/snapshot"
 DEMO_TARGET = "/home/jovyan/work"
@@ -286,7 +284,7 @@ class WorkspaceManager(LoggingConfigurable):
 
     async def run_launch(self, request: LaunchRequest, *, on_progress: ProgressCallback | None = None) -> Workspace:
         workspace = self.pending_workspace(request)
-        report = _Reporter(workspace, on_progress, self.log)
+        report = PhaseReporter(workspace, on_progress, self.log)
         report(Status.PENDING, "queued")
         created_volumes: list[str] = []
         container_id: str | None = None
@@ -327,7 +325,7 @@ class WorkspaceManager(LoggingConfigurable):
             if other.name == request.name and other.id != request.workspace_id and other.status is not Status.FAILED:
                 raise Conflict(f"you already have a workspace named {request.name!r}; choose another name", field="name")
 
-    async def _image_for(self, request: LaunchRequest, report: _Reporter) -> str:
+    async def _image_for(self, request: LaunchRequest, report: PhaseReporter) -> str:
         if request.snapshot is not None:
             labels = await self.backend.image_labels(request.snapshot)
             if labels is None or labels.get(specs.label("owner")) != request.owner:
@@ -614,38 +612,3 @@ async def _answers(client: AsyncHTTPClient, port: int, base_url: str, token: str
     except (OSError, HTTPClientError):
         return False
     return response.code == 200
-
-
-class _Reporter:
-    """Moves a workspace through its phases and tells the caller about each change."""
-
-    def __init__(self, workspace: Workspace, callback: ProgressCallback | None, log) -> None:
-        self.workspace = workspace
-        self.callback = callback
-        self.log = log
-        #: The end of the build log, readable through logs() while the image builds.
-        self.build_lines: collections.deque[str] = collections.deque(maxlen=200)
-
-    def __call__(self, status: Status, message: str, *, progress: int | None = None, log_line: str | None = None) -> None:
-        workspace = self.workspace
-        workspace.status = status
-        workspace.message = message
-        workspace.progress = PHASE_PROGRESS[status] if progress is None else progress
-        if log_line is None:
-            self.log.info("workspace %s (%s): %s - %s", workspace.id, workspace.name, status.value, message)
-        if self.callback is not None:
-            event = ProgressEvent(workspace.id, workspace.name, status, workspace.progress, message, log_line, workspace.owner)
-            try:
-                self.callback(event)
-            except Exception:  # a broken listener must not break the launch
-                self.log.exception("progress listener failed")
-
-    def build_log(self, line: str) -> None:
-        """Build output: moves the bar from 10% to 55% following the builder's 'Step i/n'."""
-        self.build_lines.append(line.rstrip("\n"))
-        self.workspace.log_tail = "\n".join(self.build_lines)
-        progress = self.workspace.progress
-        if match := _STEP_RE.match(line):
-            step, total = int(match.group(1)), int(match.group(2))
-            progress = max(progress, 10 + int(45 * step / max(total, 1)))
-        self(Status.BUILDING, self.workspace.message or "building", progress=progress, log_line=line)
