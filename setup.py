@@ -111,6 +111,23 @@ class SdistWithLabextension(sdist):
         super().run()
 
 
+def _data_dirs(root: Path, package: str) -> list[str]:
+    """``package`` and each directory under ``root`` as a dotted name: setuptools ships their
+    files as package data without warning that a data directory is not a package."""
+    found = [package]
+    for path in sorted(p for p in root.rglob("*") if p.is_dir() and p.name != "__pycache__"):
+        found.append(".".join([package, *path.relative_to(root).parts]))
+    return found
+
+
+def packages() -> list[str]:
+    return [
+        *_data_dirs(HERE / "workspace_launcher", "workspace_launcher"),
+        *_data_dirs(HERE / "images", "workspace_launcher._images"),
+    ]
+
+
 setup(
+    packages=packages(),
     cmdclass={"build_py": BuildPyWithLabextension, "sdist": SdistWithLabextension},
 )

@@ -356,7 +356,7 @@ async def websocket_round_trips(paths: list[Path_], executes: int, warmup: int) 
 # -- the workspace -----------------------------------------------------------------------------
 async def launch(session: aiohttp.ClientSession, server: HostServer, profile: str, timeout: float = 300) -> dict:
     api = server.url + "workspace-launcher/api/workspaces"
-    async with session.post(api, json={"profile": profile, "name": "proxy-bench"}, headers=server.auth) as r:
+    async with session.post(api, json={"profile": profile, "name": f"proxy-bench-{secrets.token_hex(3)}"}, headers=server.auth) as r:
         body = await r.json()
         if r.status != 202:
             raise RuntimeError(f"launch answered {r.status}: {body}")

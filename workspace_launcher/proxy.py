@@ -26,8 +26,8 @@ set by apps in the workspace, and their ``Path`` is kept inside the workspace's 
 
 Bodies stream both ways with backpressure: a request body goes from ``data_received`` through a
 small bounded queue into aiohttp; a response goes out chunk by chunk as aiohttp receives it
-(at most the event loop's 256 KiB read), each awaited with ``flush``; aiohttp stops reading the
-workspace while its buffer is over 128 KiB.
+(whatever aiohttp holds by then), each awaited with ``flush``; aiohttp goes on reading the workspace
+meanwhile, until its buffer holds ``2 * UPSTREAM_READ_BUFFER``, so the two sockets overlap.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ AUTH_RESOURCE = "workspace_launcher"
 ROUTE = "/workspace-launcher/workspaces/"
 #: Request chunks buffered between the browser and the workspace (with tornado's 64 KiB reads).
 BODY_QUEUE_CHUNKS = 4
+#: aiohttp's read buffer per upstream response; it pauses reading past twice this. Bigger than its
+#: 64 KiB default so the workspace keeps sending while the browser's socket drains.
+UPSTREAM_READ_BUFFER = 512 * 1024
 #: Request bodies are streamed, so the host's buffering limit does not apply; the workspace's
 #: Jupyter enforces its own (ServerApp.max_body_size).
 MAX_BODY_SIZE = 1 << 40
@@ -243,6 +246,7 @@ def upstream_session() -> aiohttp.ClientSession:
             cookie_jar=aiohttp.DummyCookieJar(),  # a shared jar would carry cookies across workspaces
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),  # long polls, big downloads
             skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type", "User-Agent"),
+            read_bufsize=UPSTREAM_READ_BUFFER,
         )
     return session
 
