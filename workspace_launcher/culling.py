@@ -78,10 +78,10 @@ class IdleCuller(LoggingConfigurable):
             if workspace.status is not Status.RUNNING:
                 continue
             try:
-                port, base_url, token = await self.manager.connection(owner=owner, workspace_id=workspace.id)
+                upstream = await self.manager.connection(owner=owner, workspace_id=workspace.id)
                 response = await client.fetch(
-                    f"http://127.0.0.1:{port}{base_url}api/status",
-                    headers={"Authorization": f"token {token}"},
+                    str(upstream.url(upstream.base_url + "api/status")),
+                    headers={"Authorization": f"token {upstream.token}"},
                     request_timeout=5,
                 )
             except (LauncherError, OSError, HTTPClientError) as e:  # unreachable: leave it be

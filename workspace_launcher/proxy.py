@@ -10,7 +10,7 @@ WebSocket upgrade included (CVE-2024-28179 was an upgrade that skipped it):
    pages; then the host's authorizer (resource ``workspace_launcher``) and Origin check;
 2. the host's own XSRF check, unchanged (see *Cookies* for why it suits the workspace's JupyterLab);
 3. the target is looked up by id among the owner's workspaces; a host or port never comes from
-   the URL, and the upstream is always ``http://127.0.0.1:<port>``;
+   the URL, and the upstream is always one the engine reports (see ``upstream.py``);
 4. host credentials are stripped and the workspace token is added server-side, so the browser
    never needs it; nor sees it: the workspace's Jupyter writes its token into the pages it serves
    a token-authenticated caller (JupyterLab's page config, error pages), so HTML is streamed
@@ -52,6 +52,7 @@ from tornado.iostream import StreamClosedError
 from yarl import URL
 
 from .errors import Conflict, LauncherError
+from .upstream import Upstream
 
 if TYPE_CHECKING:
     from .workspaces import WorkspaceManager
@@ -121,16 +122,16 @@ def within(path: str, prefix: str) -> bool:
     return normal == root or normal.startswith(root + "/")
 
 
-def rewrite_location(location: str, *, prefix: str, port: int, request_path: str) -> str:
+def rewrite_location(location: str, *, prefix: str, upstream: Upstream, request_path: str) -> str:
     """Keep a redirect inside the workspace: an absolute URL to the upstream itself becomes a path,
     and anything that would leave the prefix (another host, ``..``) becomes the prefix's root."""
     parts = urlsplit(location)
     if parts.scheme or parts.netloc:
         try:
-            upstream = parts.hostname in ("127.0.0.1", "localhost") and parts.port == port
+            to_upstream = upstream.is_self(parts.hostname, parts.port)
         except ValueError:
-            upstream = False
-        if not upstream or parts.scheme not in ("http", "https"):
+            to_upstream = False
+        if not to_upstream or parts.scheme not in ("http", "https"):
             return prefix
     path = urljoin(request_path, parts.path) if parts.path else request_path
     if not within(path, prefix):
@@ -219,16 +220,22 @@ class BodyPipe:
 
 @dataclass(frozen=True)
 class Target:
-    """Where one request goes: the workspace's loopback port, its prefix, its token, the path."""
+    """Where one request goes: the workspace's upstream (address, prefix, token) and the path."""
 
     workspace_id: str
-    port: int
-    prefix: str
-    token: str
+    upstream: Upstream
     path: str
 
+    @property
+    def prefix(self) -> str:
+        return self.upstream.base_url
+
+    @property
+    def token(self) -> str:
+        return self.upstream.token
+
     def url(self, scheme: str = "http") -> URL:
-        return URL(f"{scheme}://127.0.0.1:{self.port}{self.path}", encoded=True)
+        return self.upstream.url(self.path, scheme)
 
 
 #: One aiohttp session per event loop (a session cannot outlive or change its loop).
@@ -303,12 +310,13 @@ class WorkspaceProxyHandler(websocket.WebSocketHandler, JupyterHandler):
             raise web.HTTPError(403, "cross-origin requests to workspaces are not allowed")
         workspace_id = self.path_kwargs["workspace_id"]
         try:
-            port, prefix, token = await self.manager.connection(owner=self.owner, workspace_id=workspace_id)
+            upstream = await self.manager.connection(owner=self.owner, workspace_id=workspace_id)
         except Conflict as e:
             raise web.HTTPError(503, "%s", e.message) from e
         except LauncherError as e:
             raise web.HTTPError(e.status_code, "%s", e.message) from e
         self.manager.record_activity(workspace_id)
+        prefix = upstream.base_url
         if not self._rest:  # ".../workspaces/<id>" without the slash the workspace serves under
             if self._upgrade or self.request.method not in ("GET", "HEAD"):
                 raise web.HTTPError(404)
@@ -319,7 +327,7 @@ class WorkspaceProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         if not within(path, prefix):
             raise web.HTTPError(400, "the path leaves the workspace")
         query = forwarded_query(self.request.query)
-        self._target = Target(workspace_id, port, prefix, token, path + ("?" + query if query else ""))
+        self._target = Target(workspace_id, upstream, path + ("?" + query if query else ""))
         if not self._api and self.request.method == "GET":
             _ = self.xsrf_token  # sets the host's _xsrf cookie if missing: the workspace's JupyterLab sends it
         if not self._upgrade:
@@ -343,7 +351,7 @@ class WorkspaceProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         if cookies := forwarded_cookies(request_headers.get_list("Cookie"), **self._host_cookie_names()):
             headers["Cookie"] = cookies
         if "Origin" in request_headers:  # already checked against the host: same-origin upstream
-            headers["Origin"] = f"http://127.0.0.1:{target.port}"
+            headers["Origin"] = target.upstream.origin
         headers["Authorization"] = f"token {target.token}"
         headers["X-Forwarded-For"] = self.request.remote_ip or ""
         headers["X-Forwarded-Proto"] = self.request.protocol
@@ -438,7 +446,7 @@ class WorkspaceProxyHandler(websocket.WebSocketHandler, JupyterHandler):
             if key in HOP_BY_HOP or key in listed or (key == "content-length" and redact):
                 continue
             if key == "location":
-                value = rewrite_location(value, prefix=prefix, port=target.port, request_path=self.request.path)
+                value = rewrite_location(value, prefix=prefix, upstream=target.upstream, request_path=self.request.path)
             elif key == "set-cookie":
                 if (cookie := rewrite_set_cookie(value, prefix=prefix, xsrf_cookie=self._xsrf_cookie)) is None:
                     continue

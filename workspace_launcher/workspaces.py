@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Float, Instance, Int, List, Unicode, default, validate
+from traitlets import Enum, Float, Instance, Int, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from . import __version__
@@ -31,6 +31,7 @@ from .images import ImageBuilder
 from .lock import check_launch, pinned_digest
 from .profiles import PACKAGED_IMAGES_DIR, Profile, ProfileRegistry
 from .validation import owner_slug, parse_cpus, parse_size, validate_name, validate_workspace_id
+from .upstream import ROUTES, RouteChooser, Upstream
 from .workspace import PhaseReporter, ProgressCallback, ProgressEvent, Status, Workspace, workspace_from_container
 
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
@@ -125,6 +126,17 @@ class WorkspaceManager(LoggingConfigurable):
         Example: ["WANDB_*", "HF_HOME", "OMP_NUM_THREADS"]""",
     ).tag(config=True)
 
+    upstream_route = Enum(
+        ROUTES,
+        default_value="auto",
+        help="""How the proxy (and idle culling) reach a workspace's Jupyter. "network": at the
+        container's address on the workspace network (fastest: no userland proxy in between;
+        needs a rootful engine on this host). "published-port": at the port published on
+        127.0.0.1 (works wherever the engine runs, rootless too). "auto" (the default): the
+        network when the host can route to it, else the published port. Either way the
+        workspace's port is never reachable from outside the host.""",
+    ).tag(config=True)
+
     engine = Instance(DockerEngine, help="The Docker engine connection (set by the app).")
 
     @default("engine")
@@ -149,8 +161,9 @@ class WorkspaceManager(LoggingConfigurable):
         self._launches: dict[str, Workspace] = {}
         #: Last proxied request per workspace (monotonic seconds), for idle culling.
         self._activity: dict[str, float] = {}
-        #: (owner, id) -> (expiry, (port, base URL, token)): see connection().
-        self._connections: dict[tuple[str | None, str], tuple[float, tuple[int, str, str]]] = {}
+        #: (owner, id) -> (expiry, upstream): see connection().
+        self._connections: dict[tuple[str | None, str], tuple[float, Upstream]] = {}
+        self.routes = RouteChooser(self.upstream_route, self.log)
         #: Background launches, referenced so they are not garbage-collected mid-flight.
         self._tasks: set[asyncio.Task] = set()
         #: The server's jupyter_events EventLogger, set by the extension app.
@@ -569,8 +582,8 @@ class WorkspaceManager(LoggingConfigurable):
         )
         return f"{repository}:{tag}"
 
-    async def connection(self, *, owner: str | None, workspace_id: str) -> tuple[int, str, str]:
-        """(loopback port, base URL, token) of a running workspace, for the proxy.
+    async def connection(self, *, owner: str | None, workspace_id: str) -> Upstream:
+        """Where the host reaches a running workspace's Jupyter, and its token, for the proxy.
 
         Cached for ``CONNECTION_TTL`` seconds per (owner, id), so proxied requests do not each
         pay two engine round trips; this manager's own stop/start/delete drop the entry at once.
@@ -581,10 +594,12 @@ class WorkspaceManager(LoggingConfigurable):
             return cached[1]
         workspace, container_id = await self._container_of(owner, workspace_id)
         attrs = await self.backend.inspect(container_id)
-        port = published_port(attrs) if attrs else None
-        if port is None or workspace.status is not Status.RUNNING:
+        found = None
+        if attrs and workspace.status is Status.RUNNING:
+            token = container_env(attrs)["JUPYTER_TOKEN"]
+            found = await self.routes.upstream(attrs, base_url=workspace.base_url, token=token)
+        if found is None:
             raise Conflict(f"workspace {workspace.name} is {workspace.status.value}, not running; start it first")
-        found = (port, workspace.base_url, container_env(attrs)["JUPYTER_TOKEN"])
         self._connections[key] = (time.monotonic() + CONNECTION_TTL, found)
         return found
 

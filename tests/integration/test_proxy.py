@@ -33,6 +33,7 @@ from workspace_launcher.proxy import (
     sendable_close_code,
     within,
 )
+from workspace_launcher.upstream import Upstream
 from workspace_launcher.workspaces import WorkspaceManager
 
 from .conftest import make_config
@@ -184,7 +185,7 @@ def echo(server, jp_asyncio_loop, monkeypatch, test_owner):
             return await real_connection(owner=owner, workspace_id=workspace_id)
         if owner != test_owner:
             raise NotFound(f"no workspace {workspace_id}")
-        return port, prefix, ECHO_TOKEN
+        return Upstream("127.0.0.1", port, prefix, ECHO_TOKEN)
 
     monkeypatch.setattr(manager, "connection", connection)
     yield seen
@@ -321,8 +322,9 @@ async def test_100_mb_streams_both_ways_without_growing_the_host(server, workspa
     local = tmp_path / "big.bin"
     sha256 = random_file(local, 100)
     proxied = f"{host}workspace-launcher/workspaces/{workspace.id}/"
-    port, base_url, workspace_token = await manager.connection(owner=workspace.owner, workspace_id=workspace.id)
-    direct = f"http://127.0.0.1:{port}{base_url}"
+    upstream = await manager.connection(owner=workspace.owner, workspace_id=workspace.id)
+    workspace_token = upstream.token
+    direct = str(upstream.url(upstream.base_url))
 
     with RssSampler() as upload_rss:
         up_proxied = await upload(client, proxied + "api/contents/big.bin", local, auth(token))
@@ -344,7 +346,7 @@ async def test_a_browser_session_works_with_the_host_xsrf_cookie(server, workspa
     """JupyterLab in the workspace: logged in by the host's cookie, sending the host's _xsrf."""
     _, host, token = server
     prefix = f"{host}workspace-launcher/workspaces/{workspace.id}/"
-    _, _, workspace_token = await server[0].connection(owner=workspace.owner, workspace_id=workspace.id)
+    workspace_token = (await server[0].connection(owner=workspace.owner, workspace_id=workspace.id)).token
     page = await fetch(client, prefix + f"lab?token={token}")
     assert page.code == 200 and b"<html" in page.body.lower()
     cookies = SimpleCookie()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 import requests
@@ -10,6 +11,7 @@ import requests
 from workspace_launcher.backends import spec as specs
 from workspace_launcher.backends.docker import container_env, published_port
 from workspace_launcher.errors import GpuRuntimeMissing, InvalidRequest, LaunchFailed
+from workspace_launcher.upstream import RouteChooser, Upstream, reachable
 from workspace_launcher.validation import owner_slug
 from workspace_launcher.workspace import Status
 from workspace_launcher.workspaces import WorkspaceManager
@@ -53,8 +55,9 @@ def test_launch_reports_phases_and_jupyter_answers_only_with_its_token(running, 
     statuses = [e.status for e in events if e.log_line is None]
     assert statuses[0] is Status.PENDING and statuses[-1] is Status.RUNNING
     assert Status.STARTING in statuses
-    port, base_url, token = run(manager.connection(owner=workspace.owner, workspace_id=workspace.id))
-    url = f"http://127.0.0.1:{port}{base_url}api/status"
+    upstream = run(manager.connection(owner=workspace.owner, workspace_id=workspace.id))
+    token = upstream.token
+    url = str(upstream.url(upstream.base_url + "api/status"))
     assert requests.get(url, headers={"Authorization": f"token {token}"}, timeout=5).status_code == 200
     assert requests.get(url, timeout=5).status_code == 403
     assert requests.get(url, headers={"Authorization": "token wrong"}, timeout=5).status_code == 403
@@ -83,6 +86,30 @@ def test_container_security_settings(running, docker_client):
     assert "CapEff:\t0000000000000000" in out and "NoNewPrivs:\t1" in out
     network = docker_client.networks.get(specs.NETWORK_NAME)
     assert network.attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+
+
+def test_each_upstream_route_reaches_the_workspace(running, docker_client):
+    manager, workspace, _ = running
+    attrs = docker_client.api.inspect_container(workspace.container_id)
+    address = attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["IPAddress"]
+    token = container_env(attrs)["JUPYTER_TOKEN"]
+    log = logging.getLogger("wltest")
+
+    def answers(upstream: Upstream) -> int:
+        url = str(upstream.url(upstream.base_url + "api/status"))
+        return requests.get(url, headers={"Authorization": f"token {token}"}, timeout=5).status_code
+
+    by_port = run(RouteChooser("published-port", log).upstream(attrs, base_url=workspace.base_url, token=token))
+    assert (by_port.host, by_port.port) == ("127.0.0.1", published_port(attrs))
+    assert answers(by_port) == 200
+    by_network = run(RouteChooser("network", log).upstream(attrs, base_url=workspace.base_url, token=token))
+    assert (by_network.host, by_network.port) == (address, specs.JUPYTER_PORT)
+    # "auto" (the manager's default) takes the network exactly when this host can route to it.
+    network_reachable = run(reachable(address, specs.JUPYTER_PORT))
+    chosen = run(manager.connection(owner=workspace.owner, workspace_id=workspace.id))
+    assert chosen == (by_network if network_reachable else by_port)
+    if network_reachable:
+        assert answers(by_network) == 200
 
 
 def test_launch_environment_reaches_the_kernel_side(running, docker_client):
@@ -147,8 +174,9 @@ def test_stop_start_logs_and_snapshot(manager, minimal_image, test_owner, docker
     assert stopped.status is Status.STOPPED
     started = run(manager.start(owner=test_owner, workspace_id=workspace.id))
     assert started.status is Status.RUNNING
-    port, base_url, token = run(manager.connection(owner=test_owner, workspace_id=workspace.id))
-    assert requests.get(f"http://127.0.0.1:{port}{base_url}api/status", headers={"Authorization": f"token {token}"}, timeout=5).ok
+    upstream = run(manager.connection(owner=test_owner, workspace_id=workspace.id))
+    status_url = str(upstream.url(upstream.base_url + "api/status"))
+    assert requests.get(status_url, headers={"Authorization": f"token {upstream.token}"}, timeout=5).ok
     assert "Jupyter Server" in run(manager.logs(owner=test_owner, workspace_id=workspace.id, tail=100))
 
     reference = run(manager.snapshot(owner=test_owner, workspace_id=workspace.id, tag="wltest-snap"))
@@ -159,7 +187,7 @@ def test_stop_start_logs_and_snapshot(manager, minimal_image, test_owner, docker
     assert labels["workspace-launcher.snapshot-of"] == workspace.id
     assert labels["workspace-launcher.owner"] == test_owner
     assert labels[specs.MANAGED_LABEL] == ""
-    assert f"JUPYTER_TOKEN={token}" not in image["Config"]["Env"]
+    assert f"JUPYTER_TOKEN={upstream.token}" not in image["Config"]["Env"]
 
     restored = run(manager.launch(owner=test_owner, profile="minimal", snapshot=reference, name="restored"))
     code, out = exec_in(docker_client, restored.container_id, "cat /home/jovyan/marker.txt")
