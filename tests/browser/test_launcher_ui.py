@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import docker.errors
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from workspace_launcher.backends import spec as specs
@@ -82,9 +83,14 @@ def run_cell(notebook, code: str):
 def hide_toasts(page) -> None:
     """Close the notifications (they stay listed in the notification centre)."""
     toasts = page.locator(".Toastify__toast")
-    for close in toasts.locator(".jp-Notification-Toast-Close").all():
-        if close.is_visible():
-            close.click()
+    # Always the first: closing one re-lays out the rest, so positions taken up front go stale.
+    for _ in range(20):
+        if toasts.count() == 0:
+            break
+        try:
+            toasts.first.locator(".jp-Notification-Toast-Close").click(timeout=3000)
+        except PlaywrightTimeoutError:  # still sliding in, or gone meanwhile: look again
+            continue
     expect(toasts).to_have_count(0)
 
 
