@@ -209,6 +209,38 @@ def test_launch_use_stop_delete(lab, lab_server, browser, docker_client):
     volume.remove()
 
 
+def test_a_blocked_new_tab_leaves_an_open_button(lab, lab_server, browser):
+    """With pop-ups blocked (window.open gives null), the running notification stays and its
+    Open button opens the workspace."""
+    page = lab
+    name = f"popup-{secrets.token_hex(3)}"
+    page.evaluate("() => { window.wlRealOpen = window.open; window.open = () => null; }")
+    open_dialog(page)
+    by_id(page, "wl-profile").select_option("minimal")
+    by_id(page, "wl-name").fill(name)
+    with page.expect_response(
+        lambda r: urlsplit(r.url).path == "/workspace-launcher/api/workspaces" and r.request.method == "POST"
+    ) as posted:
+        by_id(page, "wl-launch").click()
+    assert posted.value.status == 202, posted.value.text()
+    workspace_id = posted.value.json()["id"]
+    try:
+        toast = page.locator(".Toastify__toast").filter(has_text=f"Workspace {name} is running")
+        expect(toast).to_be_visible(timeout=LAUNCH_TIMEOUT)
+        expect(toast).not_to_contain_text("opened in a new tab")
+        page.evaluate("() => { window.open = window.wlRealOpen; }")  # the user allows it now
+        with browser.expect_page() as opened:
+            toast.get_by_role("button", name="Open").click()
+        tab = opened.value
+        tab.wait_for_load_state()
+        match = WORKSPACE_LAB.search(tab.url)
+        assert match and match["id"] == workspace_id, tab.url
+        assert tab.url.startswith(lab_server.url)
+    finally:
+        answer = lab_server.api("DELETE", f"workspaces/{workspace_id}", params={"purge": "true"})
+        assert answer.status_code == 204, answer.text
+
+
 def test_dialog_shows_server_validation_errors_inline(lab, lab_server):
     page = lab
     before = {w["id"] for w in lab_server.api("GET", "workspaces").json()}
