@@ -30,7 +30,9 @@ from traitlets.config import Config
 
 from workspace_launcher.backends import spec as specs
 from workspace_launcher.backends.docker import published_port
-from workspace_launcher.workspaces import WorkspaceManager, _answers
+from workspace_launcher.readiness import answers
+from workspace_launcher.upstream import Upstream
+from workspace_launcher.workspaces import WorkspaceManager
 
 RESULTS = Path(__file__).parent / "results"
 OWNER = "wlbench"
@@ -39,7 +41,7 @@ OWNER = "wlbench"
 async def probe_until_ready(port: int, base_url: str, token: str, timeout: float = 120) -> None:
     client = AsyncHTTPClient()
     deadline = time.monotonic() + timeout
-    while not await _answers(client, port, base_url, token):
+    while not await answers(client, Upstream("127.0.0.1", port, base_url, token)):
         if time.monotonic() > deadline:
             raise TimeoutError("workspace did not become ready")
         await asyncio.sleep(0.05)

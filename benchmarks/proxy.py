@@ -70,7 +70,12 @@ import psutil
 
 from workspace_launcher.backends import spec as specs
 from workspace_launcher.backends.docker import container_env, published_port
-from workspace_launcher.upstream import network_address, reachable
+from workspace_launcher.upstream import (
+    ROUTES,
+    is_local_address,
+    network_address,
+    network_gateway,
+)
 
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parent.parent
@@ -118,7 +123,7 @@ def rotated(items: list, i: int) -> list:
 class HostServer:
     """``python -m jupyter_server`` with workspace_launcher and jupyter-server-proxy, on loopback."""
 
-    def __init__(self, workdir: Path, ca_bundle: str | None, profile_proxy: str | None) -> None:
+    def __init__(self, workdir: Path, ca_bundle: str | None, profile_proxy: str | None, route: str) -> None:
         self.port = free_port()
         self.token = secrets.token_urlsafe(32)
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -137,6 +142,10 @@ class HostServer:
             f"c.IdentityProvider.token = {self.token!r}",
             f"c.ServerApp.root_dir = {str(workdir)!r}",
             f"c.WorkspaceLauncherApp.owner = {OWNER!r}",
+            f"c.WorkspaceManager.upstream_route = {route!r}",
+            # jupyter-server-proxy goes where ours goes: to the container's address when that is
+            # the route (its `proxy/<host>:<port>/` form needs the host allowed).
+            "c.ServerProxy.host_allowlist = lambda handler, host: host.startswith(('localhost', '127.', '172.'))",
         ]
         if ca_bundle:
             lines.append(f"c.ImageBuilder.extra_ca_bundle = {ca_bundle!r}")
@@ -452,7 +461,7 @@ def goal_checks(f: dict, sizes: list[int]) -> list[tuple[str, str, str, bool]]:
 
 
 def report(args: argparse.Namespace, f: dict, labels: dict[str, str], sizes: list[int], environment: str) -> tuple[str, bool]:
-    order = ["direct", "direct_port", "proxy", "jsp"]
+    order = [k for k in ("direct", "direct_port", "proxy", "jsp") if k in f]
     lines = [
         f"# Workspace proxy vs direct vs jupyter-server-proxy ({args.profile} workspace)",
         "",
@@ -493,9 +502,9 @@ def report(args: argparse.Namespace, f: dict, labels: dict[str, str], sizes: lis
     for label, measured, target, ok in checks:
         lines.append(f"| {label} | {measured} | {target} | {'PASS' if ok else 'MISS'} |")
     big = f"{sizes[0]} MiB"
-    by_port = f["proxy"]["downloads"][big].get("ratio_vs_direct_port")
-    lines += ["", (f"For reference, not judged: the proxy's {big} throughput is {fmt(by_port, '.2f')}x that of the "
-                   "published loopback port, the other way to reach the container directly from the host.")]
+    if (by_port := f["proxy"]["downloads"][big].get("ratio_vs_direct_port")) is not None:
+        lines += ["", (f"For reference, not judged: the proxy's {big} throughput is {fmt(by_port, '.2f')}x that of "
+                       "the published loopback port, the other way to reach the container directly from the host.")]
     lines += ["", ("jsp = jupyter-server-proxy as a browser uses it (it buffers each response whole); "
                    "the `Accept: text/event-stream` row is its opt-in streaming mode, shown for reference, not judged.")]
     if any(f[k]["downloads"][f"{s} MiB"]["error"] for k in ("jsp", "jsp_streamed") for s in sizes if s > 100):
@@ -510,7 +519,7 @@ async def run(args: argparse.Namespace) -> int:
     client = docker.from_env(timeout=120)
     workdir = Path(tempfile.mkdtemp(prefix="wl-proxy-bench-"))
     ca_bundle = args.ca_bundle if os.path.isfile(args.ca_bundle) else None
-    server = HostServer(workdir, ca_bundle, args.profile_proxy)
+    server = HostServer(workdir, ca_bundle, args.profile_proxy, args.upstream_route)
     options = {"auto_decompress": False, "cookie_jar": aiohttp.DummyCookieJar(),
                "timeout": aiohttp.ClientTimeout(total=None, sock_connect=10),
                "skip_auto_headers": ("Accept-Encoding", "User-Agent")}
@@ -537,19 +546,22 @@ async def run(args: argparse.Namespace) -> int:
                 raise RuntimeError("the host server set no login cookie")
         login = {"Cookie": f"{cookie.key}={cookie.value}"}
         address = network_address(container.attrs)
-        if not address or not await reachable(address, specs.JUPYTER_PORT):
-            raise RuntimeError("this host cannot reach the workspace network; the direct baseline needs it")
-        direct = Path_("direct", "direct to the container (its network address)", f"http://{address}:{specs.JUPYTER_PORT}{base}",
-                       {"Authorization": f"token {ws_token}"})
+        if not address or not is_local_address(network_gateway(container.attrs) or ""):
+            raise RuntimeError("this host is not on the workspace network; the direct baseline needs it")
+        ws_auth = {"Authorization": f"token {ws_token}"}
+        direct = Path_("direct", "direct to the container (its network address)",
+                       f"http://{address}:{specs.JUPYTER_PORT}{base}", ws_auth)
+        # Only with --upstream-route published-port: otherwise nothing is published.
         direct_port = Path_("direct_port", "direct to its published loopback port (via docker-proxy)",
-                            f"http://127.0.0.1:{port}{base}", {"Authorization": f"token {ws_token}"})
+                            f"http://127.0.0.1:{port}{base}", ws_auth) if port else None
         proxy = Path_("proxy", "workspace_launcher proxy", f"{server.url.rstrip('/')}{base}", {**server.auth, **login})
-        jsp = Path_("jsp", "jupyter-server-proxy", f"{server.url}proxy/{port}{base}",
+        jsp_target = str(port) if port else f"{address}:{specs.JUPYTER_PORT}"
+        jsp = Path_("jsp", "jupyter-server-proxy", f"{server.url}proxy/{jsp_target}{base}",
                     {"Authorization": f"token {ws_token}", **login},
                     extra_download_headers={"Accept": "text/event-stream"})
         host = Path_("host", "reference: the host server's own api/status (nothing proxied)", server.url,
                      {**server.auth, **login})
-        paths = [direct, direct_port, proxy, jsp]
+        paths = [p for p in (direct, direct_port, proxy, jsp) if p is not None]
         for path in paths + [host]:
             path.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), **options)
             sessions.append(path.session)
@@ -567,7 +579,7 @@ async def run(args: argparse.Namespace) -> int:
             f[path.name]["host_cpu_per_get_ms"] = await host_cpu_per_get(path, server, args.cpu_requests)
 
         sizes = [args.size_mb] + ([args.small_size_mb] if args.small_size_mb else [])
-        variants = [(direct, False), (direct_port, False), (proxy, False), (jsp, False), (jsp, True)]
+        variants = [(path, False) for path in paths] + [(jsp, True)]
         for size_mb in sizes:
             print(f"downloads of {size_mb} MiB...", file=sys.stderr)
             size, name = size_mb * MIB, f"proxy-bench-{size_mb}M.bin"
@@ -586,7 +598,7 @@ async def run(args: argparse.Namespace) -> int:
             for key, outcomes in runs.items():
                 f[key].setdefault("downloads", {})[f"{size_mb} MiB"] = summarize_downloads(outcomes)
             # Each repetition's proxy run against the direct run next to it: load drifts cancel out.
-            for baseline in ("direct", "direct_port"):
+            for baseline in [p.name for p in paths if p.name.startswith("direct")]:
                 pairs = [p["mib_s"] / d["mib_s"] for p, d in zip(runs["proxy"], runs[baseline], strict=True)
                          if p["mib_s"] and d["mib_s"]]
                 f["proxy"]["downloads"][f"{size_mb} MiB"].update({
@@ -667,6 +679,8 @@ def main() -> int:
                         help="extra CA bundle for image builds, if the image must be built")
     parser.add_argument("--profile-proxy", metavar="FILE",
                         help="run the host server under `py-spy record` and write a speedscope profile to FILE")
+    parser.add_argument("--upstream-route", default="auto", choices=ROUTES,
+                        help="the host server's WorkspaceManager.upstream_route (published-port adds the published port as a second baseline)")
     parser.add_argument("--append", action="store_true",
                         help="add this run to benchmarks/results/proxy.md and proxy.json instead of replacing them")
     parser.add_argument("--keep-logs", action="store_true", help="keep the host server's log (always kept when the run fails)")

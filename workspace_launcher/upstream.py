@@ -1,18 +1,21 @@
-"""Where the host reaches a running workspace's Jupyter: its address on the workspace network, or
-the port the engine published on 127.0.0.1.
+"""Where the host reaches a workspace's Jupyter: at its address on the workspace network, or at a
+port the engine publishes on 127.0.0.1.
 
-Both stay inside the host: the workspace network is a bridge with no inbound route from outside
-and inter-container traffic off, and the published port is bound to loopback only. The network
-address is the faster of the two: a published loopback port is relayed by the engine's userland
-proxy (``docker-proxy``), one more process copying every byte. Hosts whose bridge the host cannot
-route to (rootless engines, Docker Desktop) use the published port.
+The network route is both faster and tighter. Faster: a published loopback port is relayed by
+the engine's userland proxy (``docker-proxy``), one more process copying every byte. Tighter:
+for a published port, Docker (before 28) also accepts forwarded traffic to the container's
+address from any interface, so a machine on the host's LAN that routes the bridge subnet through
+the host could reach it; a port that is not published gets no such rule. So on the network route
+nothing is published at all. It needs the bridge to be an interface of this host, which it is for
+a rootful engine on Linux; rootless engines and Docker Desktop keep the bridge elsewhere, and
+there the port is published on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,11 +24,7 @@ from yarl import URL
 from .backends import spec as specs
 from .backends.docker import published_port
 
-#: How long the one-off reachability check of the workspace network waits for a TCP answer.
-PROBE_TIMEOUT = 1.0
 ROUTES = ("auto", "network", "published-port")
-#: connect() errors that mean "no way there", as opposed to "there, but nothing listening".
-_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM}
 
 
 @dataclass(frozen=True)
@@ -51,57 +50,74 @@ class Upstream:
         return hostname in hosts and port == self.port
 
 
-def network_address(attrs: Mapping) -> str | None:
-    """The workspace's IPv4 address on the workspace network, if it is attached and running."""
+def _network(attrs: Mapping) -> Mapping:
     networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    return (networks.get(specs.NETWORK_NAME) or {}).get("IPAddress") or None
+    return networks.get(specs.NETWORK_NAME) or {}
 
 
-async def reachable(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Whether this host can open TCP connections to ``host``; a refusal counts as reachable
-    (something answered), a timeout or an unreachable route does not."""
+def network_address(attrs: Mapping) -> str | None:
+    """The container's IPv4 address on the workspace network, if it is attached and running."""
+    return _network(attrs).get("IPAddress") or None
+
+
+def network_gateway(attrs: Mapping) -> str | None:
+    """The workspace network's gateway, from a container's or from the network's own attrs."""
+    if gateway := _network(attrs).get("Gateway"):
+        return gateway
+    for pool in (attrs.get("IPAM") or {}).get("Config") or []:
+        if pool.get("Gateway") and ":" not in pool["Gateway"]:
+            return pool["Gateway"]
+    return None
+
+
+def is_local_address(address: str) -> bool:
+    """Whether ``address`` belongs to one of this host's interfaces: binding to it succeeds only
+    then, instantly and without sending anything."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except ConnectionRefusedError:
-        return True
-    except asyncio.TimeoutError:
-        return False
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((address, 0))
     except OSError as e:
-        if e.errno in _UNREACHABLE:
+        if e.errno in (errno.EADDRNOTAVAIL, errno.EINVAL):
             return False
         raise
-    writer.close()
     return True
 
 
 class RouteChooser:
-    """Picks the route for each workspace by the admin's ``upstream_route`` setting; in ``auto``
-    the first running workspace decides once, for this process, whether the network is reachable."""
+    """Applies the admin's ``upstream_route``; in ``auto``, the first look at the workspace
+    network's gateway decides, for this process, whether the host is on that network."""
 
     def __init__(self, route: str, log: logging.Logger) -> None:
         if route not in ROUTES:
             raise ValueError(f"upstream route {route!r} is not one of {', '.join(ROUTES)}")
         self.route = route
         self.log = log
-        self._network_reachable: bool | None = {"network": True, "published-port": False}.get(route)
+        self._on_network: bool | None = {"network": True, "published-port": False}.get(route)
 
-    async def upstream(self, attrs: Mapping, *, base_url: str, token: str) -> Upstream | None:
-        """How to reach the container ``attrs`` describes; ``None`` when it offers no route."""
-        address = network_address(attrs)
-        if address and self._network_reachable is None:
-            try:
-                self._network_reachable = await reachable(address, specs.JUPYTER_PORT)
-            except OSError as e:  # an odd error: try again with the next workspace
-                self.log.warning("cannot tell whether the workspace network is reachable: %s", e)
-                address = None
-            else:
-                self.log.info(
-                    "workspaces are reached %s",
-                    "on the workspace network" if self._network_reachable else "through their published loopback ports",
-                )
-        if address and self._network_reachable:
-            return Upstream(address, specs.JUPYTER_PORT, base_url, token)
-        if self.route == "network":
-            return None
-        port = published_port(attrs)
-        return Upstream("127.0.0.1", port, base_url, token) if port else None
+    def uses_network(self, gateway: str | None) -> bool:
+        """Whether workspaces are reached on the network (and so launched without a published
+        port); ``gateway`` is the workspace network's, used once in ``auto``."""
+        if self._on_network is None and gateway:
+            self._on_network = is_local_address(gateway)
+            self.log.info(
+                "workspaces are reached %s",
+                "on the workspace network" if self._on_network else "through ports published on 127.0.0.1",
+            )
+        return bool(self._on_network)
+
+    def upstream(self, attrs: Mapping, *, base_url: str, token: str) -> Upstream | None:
+        """How to reach the container ``attrs`` describes; ``None`` while it offers no way in.
+
+        The chosen route first; the other one for containers made under another setting.
+        """
+        address, port = network_address(attrs), published_port(attrs)
+        on_network = self.uses_network(network_gateway(attrs))
+        by_network = Upstream(address, specs.JUPYTER_PORT, base_url, token) if address else None
+        by_port = Upstream("127.0.0.1", port, base_url, token) if port else None
+        if on_network:
+            return by_network or by_port
+        return by_port or (by_network if self._network_is_local(attrs) else None)
+
+    def _network_is_local(self, attrs: Mapping) -> bool:
+        gateway = network_gateway(attrs)
+        return bool(gateway) and is_local_address(gateway)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from .backends import spec as specs
 from .backends.docker import published_port
+from .upstream import network_address
 
 
 class Status(str, enum.Enum):
@@ -104,7 +105,7 @@ def workspace_from_container(attrs: Mapping) -> Workspace:
     labels = attrs["Config"]["Labels"]
     state = attrs["State"]
     status = _ENGINE_STATUS.get(state["Status"], Status.FAILED)
-    if status is Status.RUNNING and published_port(attrs) is None:
+    if status is Status.RUNNING and network_address(attrs) is None and published_port(attrs) is None:
         status = Status.STARTING
     message = {Status.RUNNING: "running", Status.STARTING: "starting"}.get(status, "")
     error = None

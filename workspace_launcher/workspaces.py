@@ -16,23 +16,50 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Enum, Float, Instance, Int, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from . import __version__
 from .backends import spec as specs
-from .backends.docker import DockerBackend, DockerEngine, container_env, published_port
+from .backends.docker import DockerBackend, DockerEngine, container_env
 from .datasets import DatasetCatalog
-from .errors import Conflict, GpuRuntimeMissing, InvalidRequest, LaunchFailed, LauncherError, NotFound
 from .environment import launch_environment
-from .gpus import Gpu, GpuAllocator, GpuInventory, GpuRequest, busy_gpus, parse_gpu_request, render_group_ids
+from .errors import (
+    Conflict,
+    GpuRuntimeMissing,
+    InvalidRequest,
+    LauncherError,
+    NotFound,
+)
+from .gpus import (
+    Gpu,
+    GpuAllocator,
+    GpuInventory,
+    GpuRequest,
+    busy_gpus,
+    parse_gpu_request,
+    render_group_ids,
+)
 from .images import ImageBuilder
 from .lock import check_launch, pinned_digest
 from .profiles import PACKAGED_IMAGES_DIR, Profile, ProfileRegistry
-from .validation import owner_slug, parse_cpus, parse_size, validate_name, validate_workspace_id
-from .upstream import ROUTES, RouteChooser, Upstream
-from .workspace import PhaseReporter, ProgressCallback, ProgressEvent, Status, Workspace, workspace_from_container
+from .readiness import container_log_tail, wait_ready
+from .upstream import ROUTES, RouteChooser, Upstream, network_gateway
+from .validation import (
+    owner_slug,
+    parse_cpus,
+    parse_size,
+    validate_name,
+    validate_workspace_id,
+)
+from .workspace import (
+    PhaseReporter,
+    ProgressCallback,
+    ProgressEvent,
+    Status,
+    Workspace,
+    workspace_from_container,
+)
 
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
 SNAPSHOT_REPOSITORY = "workspace-launcher/snapshot"
@@ -130,11 +157,12 @@ class WorkspaceManager(LoggingConfigurable):
         ROUTES,
         default_value="auto",
         help="""How the proxy (and idle culling) reach a workspace's Jupyter. "network": at the
-        container's address on the workspace network (fastest: no userland proxy in between;
-        needs a rootful engine on this host). "published-port": at the port published on
-        127.0.0.1 (works wherever the engine runs, rootless too). "auto" (the default): the
-        network when the host can route to it, else the published port. Either way the
-        workspace's port is never reachable from outside the host.""",
+        container's address on the workspace network, with no port published at all (fastest,
+        and closed to the LAN even on engines that forward to published container ports; needs
+        a rootful engine on this host). "published-port": at a port published on 127.0.0.1 only
+        (works wherever the engine runs, rootless too). "auto" (the default): the network when
+        the network's gateway is an address of this host, else the published port. Applies to
+        workspaces launched from then on; older ones are reached whichever way they offer.""",
     ).tag(config=True)
 
     engine = Instance(DockerEngine, help="The Docker engine connection (set by the app).")
@@ -304,11 +332,13 @@ class WorkspaceManager(LoggingConfigurable):
         try:
             image = await self._image_for(request, report)
             report(Status.STARTING, "reserving GPUs and creating the container")
-            await self.backend.ensure_network()
+            # Published on loopback only where the host cannot reach the network (upstream.py).
+            network = await self.backend.ensure_network()
+            publish_port = not self.routes.uses_network(network_gateway(network))
             async with self.allocator.reservation_lock():
                 gpus = await self._reserve_gpus(request)
                 created_volumes = await self._ensure_volumes(request)
-                spec = self._workspace_spec(request, image, gpus)
+                spec = self._workspace_spec(request, image, gpus, publish_port=publish_port)
                 container_id = await self.backend.create(specs.container_spec(spec))
             if specs.work_volume_name(request.workspace_id) in created_volumes and self.demo_dir:
                 # Only into a new work volume: the demos never overwrite a user's files.
@@ -317,11 +347,12 @@ class WorkspaceManager(LoggingConfigurable):
             workspace.gpus = [g.uuid for g in gpus]
             report(Status.STARTING, "starting Jupyter", progress=70)
             await self.backend.start(container_id)
-            await self._wait_ready(container_id, spec.base_url, spec.token)
+            await wait_ready(self.backend, self.routes, container_id, base_url=spec.base_url, token=spec.token,
+                             timeout=self.launch_timeout)
         except BaseException as e:
             log_tail = getattr(e, "log_tail", "") or ""
             if container_id is not None:
-                log_tail = log_tail or await self._safe_logs(container_id)
+                log_tail = log_tail or await container_log_tail(self.backend, container_id)
                 await self.backend.remove(container_id)
             await self._remove_volumes(created_volumes)
             workspace.container_id = None
@@ -382,7 +413,9 @@ class WorkspaceManager(LoggingConfigurable):
             except Exception as e:  # in use by another workspace of the owner: keep it
                 self.log.warning("kept volume %s: %s", name, e)
 
-    def _workspace_spec(self, request: LaunchRequest, image: str, gpus: list[Gpu]) -> specs.WorkspaceSpec:
+    def _workspace_spec(
+        self, request: LaunchRequest, image: str, gpus: list[Gpu], *, publish_port: bool
+    ) -> specs.WorkspaceSpec:
         return specs.WorkspaceSpec(
             workspace_id=request.workspace_id,
             owner=request.owner,
@@ -401,44 +434,12 @@ class WorkspaceManager(LoggingConfigurable):
             environment=request.environment,
             gpu_group_ids=tuple(render_group_ids()) if any(g.vendor == "amd" for g in gpus) else (),
             version=__version__,
+            publish_port=publish_port,
         )
 
     def workspace_base_url(self, workspace_id: str) -> str:
         base = self.base_url if self.base_url.endswith("/") else self.base_url + "/"
         return f"{base}workspace-launcher/workspaces/{workspace_id}/"
-
-    async def _wait_ready(self, container_id: str, base_url: str, token: str) -> None:
-        """Poll the workspace's /api/status with its token; fail fast if the container exits."""
-        deadline = time.monotonic() + self.launch_timeout
-        client = AsyncHTTPClient()
-        port = None
-        last_inspect = 0.0
-        while True:
-            now = time.monotonic()
-            if port is None or now - last_inspect > 1.0:
-                attrs = await self.backend.inspect(container_id)
-                last_inspect = now
-                if attrs is None or attrs["State"]["Status"] not in ("created", "running"):
-                    code = attrs["State"].get("ExitCode") if attrs else "?"
-                    raise LaunchFailed(
-                        f"the workspace's container exited (code {code}) before Jupyter was ready",
-                        log_tail=await self._safe_logs(container_id),
-                    )
-                port = published_port(attrs)
-            if port is not None and await _answers(client, port, base_url, token):
-                return
-            if time.monotonic() > deadline:
-                raise LaunchFailed(
-                    f"the workspace's Jupyter did not answer within {self.launch_timeout:g} s",
-                    log_tail=await self._safe_logs(container_id),
-                )
-            await asyncio.sleep(0.05)
-
-    async def _safe_logs(self, container_id: str, tail: int = 50) -> str:
-        try:
-            return await self.backend.logs(container_id, tail=tail)
-        except Exception:  # the container may already be gone; the log tail is a nicety
-            return ""
 
     # -- what users may choose from --------------------------------------------------------
     async def describe_profiles(self) -> list[dict]:
@@ -528,7 +529,8 @@ class WorkspaceManager(LoggingConfigurable):
                 )
             await self.backend.start(container_id)
         attrs = await self.backend.inspect(container_id)
-        await self._wait_ready(container_id, workspace.base_url, container_env(attrs)["JUPYTER_TOKEN"])
+        await wait_ready(self.backend, self.routes, container_id, base_url=workspace.base_url,
+                         token=container_env(attrs)["JUPYTER_TOKEN"], timeout=self.launch_timeout)
         workspace = await self.get(owner=owner, workspace_id=workspace_id)
         self._announce(workspace, Status.RUNNING, "running")
         return workspace
@@ -597,7 +599,7 @@ class WorkspaceManager(LoggingConfigurable):
         found = None
         if attrs and workspace.status is Status.RUNNING:
             token = container_env(attrs)["JUPYTER_TOKEN"]
-            found = await self.routes.upstream(attrs, base_url=workspace.base_url, token=token)
+            found = self.routes.upstream(attrs, base_url=workspace.base_url, token=token)
         if found is None:
             raise Conflict(f"workspace {workspace.name} is {workspace.status.value}, not running; start it first")
         self._connections[key] = (time.monotonic() + CONNECTION_TTL, found)
@@ -614,16 +616,3 @@ def _owner_of(containers: list[dict], workspace_id: str) -> str | None:
         if labels.get(specs.MANAGED_LABEL) == workspace_id:
             return labels.get(specs.label("owner"))
     return None
-
-
-async def _answers(client: AsyncHTTPClient, port: int, base_url: str, token: str) -> bool:
-    try:
-        response = await client.fetch(
-            f"http://127.0.0.1:{port}{base_url}api/status",
-            headers={"Authorization": f"token {token}"},
-            request_timeout=2.0,
-            raise_error=False,
-        )
-    except (OSError, HTTPClientError):
-        return False
-    return response.code == 200

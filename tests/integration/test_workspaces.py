@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 
 import pytest
@@ -11,7 +12,7 @@ import requests
 from workspace_launcher.backends import spec as specs
 from workspace_launcher.backends.docker import container_env, published_port
 from workspace_launcher.errors import GpuRuntimeMissing, InvalidRequest, LaunchFailed
-from workspace_launcher.upstream import RouteChooser, Upstream, reachable
+from workspace_launcher.upstream import RouteChooser, is_local_address, network_gateway
 from workspace_launcher.validation import owner_slug
 from workspace_launcher.workspace import Status
 from workspace_launcher.workspaces import WorkspaceManager
@@ -72,7 +73,10 @@ def test_container_security_settings(running, docker_client):
     assert host["SecurityOpt"] == ["no-new-privileges:true"]
     assert host["Privileged"] is False
     assert host["NetworkMode"] == specs.NETWORK_NAME
-    assert all(b["HostIp"] == "127.0.0.1" for b in attrs["NetworkSettings"]["Ports"]["8888/tcp"])
+    # This host is on the workspace network, so the port is not published at all (upstream.py);
+    # where it is published (test_the_published_port_route), it is on loopback only.
+    assert is_local_address(network_gateway(attrs))
+    assert not host["PortBindings"] and not attrs["NetworkSettings"]["Ports"].get("8888/tcp")
     assert not any("docker.sock" in (m.get("Source") or "") for m in attrs["Mounts"])
     token = container_env(attrs)["JUPYTER_TOKEN"]
     assert len(token) >= 32
@@ -89,27 +93,36 @@ def test_container_security_settings(running, docker_client):
 
 
 def test_each_upstream_route_reaches_the_workspace(running, docker_client):
+    """The shared workspace was launched on the network route: the proxy's way in is its address."""
     manager, workspace, _ = running
     attrs = docker_client.api.inspect_container(workspace.container_id)
     address = attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["IPAddress"]
-    token = container_env(attrs)["JUPYTER_TOKEN"]
-    log = logging.getLogger("wltest")
+    upstream = run(manager.connection(owner=workspace.owner, workspace_id=workspace.id))
+    assert (upstream.host, upstream.port) == (address, specs.JUPYTER_PORT)
+    url = str(upstream.url(upstream.base_url + "api/status"))
+    assert requests.get(url, headers={"Authorization": f"token {upstream.token}"}, timeout=5).status_code == 200
+    # A host server set to published ports still reaches it (it has none): by the network.
+    chooser = RouteChooser("published-port", logging.getLogger("wltest"))
+    assert chooser.upstream(attrs, base_url=upstream.base_url, token=upstream.token) == upstream
 
-    def answers(upstream: Upstream) -> int:
+
+def test_the_published_port_route(session_config, minimal_image, test_owner, docker_client):
+    """For engines whose network the host cannot reach: Jupyter's port on 127.0.0.1 only."""
+    config = copy.deepcopy(session_config)
+    config.WorkspaceManager.upstream_route = "published-port"
+    manager = WorkspaceManager(config=config)
+    workspace = run(manager.launch(owner=test_owner, profile="minimal", name="by-port"))
+    try:
+        attrs = docker_client.api.inspect_container(workspace.container_id)
+        bindings = attrs["NetworkSettings"]["Ports"]["8888/tcp"]
+        assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
+        upstream = run(manager.connection(owner=test_owner, workspace_id=workspace.id))
+        assert (upstream.host, upstream.port) == ("127.0.0.1", published_port(attrs))
         url = str(upstream.url(upstream.base_url + "api/status"))
-        return requests.get(url, headers={"Authorization": f"token {token}"}, timeout=5).status_code
-
-    by_port = run(RouteChooser("published-port", log).upstream(attrs, base_url=workspace.base_url, token=token))
-    assert (by_port.host, by_port.port) == ("127.0.0.1", published_port(attrs))
-    assert answers(by_port) == 200
-    by_network = run(RouteChooser("network", log).upstream(attrs, base_url=workspace.base_url, token=token))
-    assert (by_network.host, by_network.port) == (address, specs.JUPYTER_PORT)
-    # "auto" (the manager's default) takes the network exactly when this host can route to it.
-    network_reachable = run(reachable(address, specs.JUPYTER_PORT))
-    chosen = run(manager.connection(owner=workspace.owner, workspace_id=workspace.id))
-    assert chosen == (by_network if network_reachable else by_port)
-    if network_reachable:
-        assert answers(by_network) == 200
+        assert requests.get(url, headers={"Authorization": f"token {upstream.token}"}, timeout=5).status_code == 200
+    finally:
+        run(manager.delete(owner=test_owner, workspace_id=workspace.id, purge=True))
+        manager.engine.close()
 
 
 def test_launch_environment_reaches_the_kernel_side(running, docker_client):
@@ -266,7 +279,7 @@ def test_two_gpu_request_creates_a_device_request_for_exactly_those_uuids(datase
         async with manager.allocator.reservation_lock():
             gpus = await manager._reserve_gpus(req)
             await manager._ensure_volumes(req)
-            spec = manager._workspace_spec(req, minimal_image.tag, gpus)
+            spec = manager._workspace_spec(req, minimal_image.tag, gpus, publish_port=False)
             return await manager.backend.create(specs.container_spec(spec))
 
     first = run(create(busy))  # created: holds GPU-fake-0 until removed
@@ -293,12 +306,3 @@ def test_a_launch_that_times_out_reports_the_log_tail_and_cleans_up(dataset_root
     assert events[-1].status is Status.FAILED
     assert isinstance(info.value.log_tail, str)
     assert _leftovers(docker_client, owner) == ([], [])
-
-
-def test_published_port_is_loopback_only(running, docker_client):
-    _, workspace, _ = running
-    attrs = docker_client.api.inspect_container(workspace.container_id)
-    port = published_port(attrs)
-    assert port is not None
-    tampered = {"NetworkSettings": {"Ports": {"8888/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}}}
-    assert published_port(tampered) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from workspace_launcher.backends import spec as specs
@@ -43,8 +45,9 @@ def test_security_settings():
     assert kwargs["privileged"] is False
     assert kwargs["network"] == specs.NETWORK_NAME
     assert "network_mode" not in kwargs  # never the host network
-    # Published on loopback only, on an engine-chosen port.
+    # Published on loopback only, on an engine-chosen port; or, on the network route, not at all.
     assert kwargs["ports"] == {"8888/tcp": ("127.0.0.1", None)}
+    assert "ports" not in specs.container_spec(dataclasses.replace(make_spec(), publish_port=False))
     sources = [m["Source"] for m in kwargs["mounts"]]
     assert not any("docker.sock" in s for s in sources)
 

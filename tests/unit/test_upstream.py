@@ -1,50 +1,85 @@
-"""Choosing how the host reaches a workspace (without probing: the fixed routes), and the
-absolute-redirect check that depends on it."""
+"""Choosing how the host reaches a workspace, and the absolute-redirect check that depends on
+it. The only system call is binding a socket to an address (to tell whether it is local)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
 
+from workspace_launcher.backends.docker import published_port
 from workspace_launcher.proxy import rewrite_location
-from workspace_launcher.upstream import RouteChooser, Upstream, network_address
+from workspace_launcher.upstream import (
+    RouteChooser,
+    Upstream,
+    is_local_address,
+    network_address,
+    network_gateway,
+)
 
 LOG = logging.getLogger("wltest")
 PREFIX = "/workspace-launcher/workspaces/abc123/"
 
 
-def attrs(address: str | None = "172.18.0.5", port: str | None = "32801", network: str = "workspace-launcher") -> dict:
-    networks = {network: {"IPAddress": address or ""}}
+def attrs(address: str | None = "172.18.0.5", port: str | None = "32801", network: str = "workspace-launcher",
+          gateway: str = "192.0.2.1") -> dict:
+    """A container's attrs; the default gateway (TEST-NET-1) is on no interface of this host."""
+    networks = {network: {"IPAddress": address or "", "Gateway": gateway}}
     ports = {"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": port}] if port else None}
     return {"NetworkSettings": {"Networks": networks, "Ports": ports}}
 
 
 def choose(route: str, container: dict) -> Upstream | None:
-    return asyncio.run(RouteChooser(route, LOG).upstream(container, base_url=PREFIX, token="t"))
+    return RouteChooser(route, LOG).upstream(container, base_url=PREFIX, token="t")
 
 
-def test_network_address_only_on_the_workspace_network():
+def test_network_address_and_gateway_only_on_the_workspace_network():
     assert network_address(attrs()) == "172.18.0.5"
+    assert network_gateway(attrs()) == "192.0.2.1"
     assert network_address(attrs(network="bridge")) is None
+    assert network_gateway(attrs(network="bridge")) is None
     assert network_address(attrs(address=None)) is None  # stopped: attached, no address
     assert network_address({}) is None
+    # The network's own attrs (from the engine's network inspect): its IPv4 pool's gateway.
+    ipam = {"IPAM": {"Config": [{"Subnet": "fd00::/64", "Gateway": "fd00::1"}, {"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}]}}
+    assert network_gateway(ipam) == "172.18.0.1"
+
+
+LOOPBACK = Upstream("127.0.0.1", 32801, PREFIX, "t")
+NETWORK = Upstream("172.18.0.5", 8888, PREFIX, "t")
 
 
 def test_fixed_routes():
-    assert choose("published-port", attrs()) == Upstream("127.0.0.1", 32801, PREFIX, "t")
-    assert choose("network", attrs()) == Upstream("172.18.0.5", 8888, PREFIX, "t")
+    assert choose("published-port", attrs()) == LOOPBACK
+    assert choose("network", attrs()) == NETWORK
 
 
-def test_no_route_means_not_running():
+def test_each_route_falls_back_to_the_other_for_older_containers():
+    # Made under the other setting: a network-route container has no port, and the reverse.
+    assert choose("network", attrs(address="172.18.0.5", port=None)) == NETWORK
+    assert choose("network", attrs(address=None)) == LOOPBACK
+    # The network only when this host is on it (its gateway is one of the host's addresses).
     assert choose("published-port", attrs(port=None)) is None
-    assert choose("network", attrs(address=None)) is None  # no fallback when the admin chose it
+    assert choose("published-port", attrs(port=None, gateway="127.0.0.1")) == NETWORK
+
+
+def test_auto_follows_whether_the_gateway_is_local():
+    assert choose("auto", attrs(gateway="127.0.0.1")) == NETWORK
+    assert choose("auto", attrs()) == LOOPBACK
     assert choose("auto", attrs(address=None, port=None)) is None
 
 
-def test_auto_without_an_address_uses_the_port_without_probing():
-    assert choose("auto", attrs(address=None)) == Upstream("127.0.0.1", 32801, PREFIX, "t")
+def test_auto_decides_once_per_process():
+    chooser = RouteChooser("auto", LOG)
+    assert chooser.uses_network(None) is False  # nothing to go by yet: undecided
+    assert chooser.uses_network("127.0.0.1") is True
+    assert chooser.uses_network("192.0.2.1") is True  # decided
+    assert RouteChooser("published-port", LOG).uses_network("127.0.0.1") is False
+
+
+def test_local_addresses():
+    assert is_local_address("127.0.0.1")
+    assert not is_local_address("192.0.2.1")
 
 
 def test_unknown_route_is_refused():
@@ -73,3 +108,12 @@ def test_absolute_redirects_to_the_upstream_become_paths(upstream):
     assert rewrite_location(elsewhere, prefix=PREFIX, upstream=upstream, request_path=PREFIX) == PREFIX
     leaving = "../../other/"
     assert rewrite_location(leaving, prefix=PREFIX, upstream=upstream, request_path=PREFIX + "tree/") == PREFIX
+
+
+def test_only_a_loopback_port_counts_as_published():
+    def ports(host_ip: str) -> dict:
+        return {"NetworkSettings": {"Ports": {"8888/tcp": [{"HostIp": host_ip, "HostPort": "32801"}]}}}
+
+    assert published_port(ports("127.0.0.1")) == 32801
+    assert published_port(ports("0.0.0.0")) is None  # never used, even if someone published it so
+    assert published_port({"NetworkSettings": {"Ports": {"8888/tcp": None}}}) is None

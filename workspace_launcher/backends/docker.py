@@ -81,16 +81,19 @@ class DockerBackend:
         self.engine = engine
 
     # -- network and volumes ------------------------------------------------------------
-    async def ensure_network(self) -> None:
+    async def ensure_network(self) -> Mapping:
+        """The workspace network's attrs, the network made first if missing."""
         wanted = specs.network_spec()
+        # Looked up first: older engines do not refuse a second network with the same name.
         existing = await self.engine.call(self.engine.client.networks.list, names=[wanted["name"]])
-        if any(n.name == wanted["name"] for n in existing):
-            return
+        if found := next((n for n in existing if n.name == wanted["name"]), None):
+            return found.attrs
         try:
-            await self.engine.call(self.engine.client.networks.create, **wanted)
+            return (await self.engine.call(self.engine.client.networks.create, **wanted)).attrs
         except APIError as e:
             if e.status_code != 409:  # another host server made it first
                 raise
+        return await self.engine.call(self.engine.client.api.inspect_network, wanted["name"])
 
     async def ensure_volume(self, name: str, labels: Mapping[str, str]) -> bool:
         """Create the volume unless it exists; True when this call created it."""

@@ -76,6 +76,8 @@ class WorkspaceSpec:
     #: Numeric group ids that let the user open AMD render nodes (render/video on the host).
     gpu_group_ids: tuple[int, ...] = ()
     version: str = ""
+    #: Publish Jupyter's port on 127.0.0.1, for hosts that cannot reach the network (upstream.py).
+    publish_port: bool = True
 
 
 def container_name(workspace_id: str) -> str:
@@ -173,8 +175,6 @@ def container_spec(spec: WorkspaceSpec) -> dict:
         "labels": workspace_labels(spec),
         "mounts": _mounts(spec),
         "network": spec.network,
-        # Loopback only: the workspace is reachable from this host's proxy, never from outside.
-        "ports": {f"{JUPYTER_PORT}/tcp": ("127.0.0.1", None)},
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
         "privileged": False,
@@ -187,6 +187,8 @@ def container_spec(spec: WorkspaceSpec) -> dict:
         kwargs["mem_limit"] = spec.limits.memory
     if spec.limits.pids:
         kwargs["pids_limit"] = spec.limits.pids
+    if spec.publish_port:  # loopback only: reachable from this host, never from outside
+        kwargs["ports"] = {f"{JUPYTER_PORT}/tcp": ("127.0.0.1", None)}
     kwargs.update(_gpu_options(spec.gpus, spec.gpu_group_ids))
     return kwargs
 
