@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
+import shutil
+import subprocess
 
 import pytest
 import requests
@@ -27,6 +30,13 @@ FAKE_GPUS = [
 
 def run(coro):
     return asyncio.run(coro)
+
+
+def engine_firewall_rules() -> str:
+    """The filter table's rules, where the engine opens published ports to forwarded traffic."""
+    if os.geteuid() != 0 or shutil.which("iptables") is None:
+        pytest.skip("reading the firewall needs root and iptables (the test command runs as root)")
+    return subprocess.run(["iptables", "-S"], check=True, capture_output=True, text=True).stdout
 
 
 def exec_in(docker_client, container_id: str, command: str) -> tuple[int, str]:
@@ -77,6 +87,9 @@ def test_container_security_settings(running, docker_client):
     # where it is published (test_the_published_port_route), it is on loopback only.
     assert is_local_address(network_gateway(attrs))
     assert not host["PortBindings"] and not attrs["NetworkSettings"]["Ports"].get("8888/tcp")
+    # So the engine opened no forwarding rule to it: nothing from another machine gets through.
+    address = attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["IPAddress"]
+    assert f"{address}/32" not in engine_firewall_rules()
     assert not any("docker.sock" in (m.get("Source") or "") for m in attrs["Mounts"])
     token = container_env(attrs)["JUPYTER_TOKEN"]
     assert len(token) >= 32
@@ -116,6 +129,9 @@ def test_the_published_port_route(session_config, minimal_image, test_owner, doc
         attrs = docker_client.api.inspect_container(workspace.container_id)
         bindings = attrs["NetworkSettings"]["Ports"]["8888/tcp"]
         assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
+        # What the network route avoids: the engine accepts forwarded traffic to a published port.
+        address = attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["IPAddress"]
+        assert f"-d {address}/32" in engine_firewall_rules()
         upstream = run(manager.connection(owner=test_owner, workspace_id=workspace.id))
         assert (upstream.host, upstream.port) == ("127.0.0.1", published_port(attrs))
         url = str(upstream.url(upstream.base_url + "api/status"))
