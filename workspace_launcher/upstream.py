@@ -3,8 +3,8 @@ port the engine publishes on 127.0.0.1.
 
 The network route is both faster and tighter. Faster: a published loopback port is relayed by
 the engine's userland proxy (``docker-proxy``), one more process copying every byte. Tighter:
-for a published port, Docker (before 28) also accepts forwarded traffic to the container's
-address from any interface, so a machine on the host's LAN that routes the bridge subnet through
+for a published port, Docker (20.10, as Debian 12 ships it) also accepts forwarded traffic to the
+container's address from any interface, so a machine on the host's LAN that routes the bridge subnet through
 the host could reach it; a port that is not published gets no such rule. So on the network route
 nothing is published at all. It needs the bridge to be an interface of this host, which it is for
 a rootful engine on Linux; rootless engines and Docker Desktop keep the bridge elsewhere, and
