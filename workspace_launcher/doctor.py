@@ -10,7 +10,9 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from .backends.spec import NETWORK_NAME
 from .gpus import Gpu
+from .upstream import is_local_address, network_gateway
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 GIB = 1024**3
@@ -37,6 +39,9 @@ class HostFacts:
     amd_kfd: bool = False
     base_images: dict[str, bool] = field(default_factory=dict)  # reference -> present
     disk_free_bytes: int | None = None
+    upstream_route: str = "auto"
+    network_gateway: str | None = None  # None: the workspace network does not exist yet
+    gateway_is_local: bool = False
 
 
 def check_engine(facts: HostFacts) -> Check:
@@ -111,13 +116,33 @@ def check_disk(facts: HostFacts) -> Check:
     return Check("disk", OK, detail)
 
 
+def check_route(facts: HostFacts) -> Check:
+    """How the proxy will reach workspaces (WorkspaceManager.upstream_route, see upstream.py)."""
+    route, gateway = facts.upstream_route, facts.network_gateway
+    if gateway is None:
+        return Check("workspace route", OK, f"upstream_route {route!r}; the workspace network is made at the first launch")
+    if facts.gateway_is_local and route in ("auto", "network"):
+        return Check("workspace route", OK, f"on the workspace network (gateway {gateway}); no port is published")
+    if facts.gateway_is_local:
+        return Check(
+            "workspace route", WARN, f"ports published on 127.0.0.1, though this host is on the workspace network ({gateway})",
+            "set WorkspaceManager.upstream_route = 'auto': no published port, no forwarding rule, no docker-proxy",
+        )
+    if route == "network":
+        return Check(
+            "workspace route", FAIL, f"upstream_route is 'network' but this host is not on it (gateway {gateway} is not a host address)",
+            "set WorkspaceManager.upstream_route = 'auto' (or 'published-port'), e.g. for a rootless engine",
+        )
+    return Check("workspace route", OK, f"ports published on 127.0.0.1 (this host is not on the network {gateway})")
+
+
 def evaluate(facts: HostFacts) -> list[Check]:
     checks = [check_engine(facts)]
     if facts.engine_error is None:
         checks.append(check_nvidia_runtime(facts))
     checks += [check_amd(facts), check_gpus(facts)]
     if facts.engine_error is None:
-        checks += check_base_images(facts) + [check_disk(facts)]
+        checks += check_base_images(facts) + [check_disk(facts), check_route(facts)]
     return checks
 
 
@@ -142,6 +167,12 @@ def gather_facts(manager) -> HostFacts:
             facts.base_images[reference] = True
         except Exception:
             facts.base_images[reference] = False
+    facts.upstream_route = manager.upstream_route
+    try:
+        facts.network_gateway = network_gateway(client.api.inspect_network(NETWORK_NAME))
+    except Exception:  # not made yet (docker.errors.NotFound): the first launch makes it
+        facts.network_gateway = None
+    facts.gateway_is_local = bool(facts.network_gateway) and is_local_address(facts.network_gateway)
     root = facts.engine_info.get("DockerRootDir") or "/var/lib/docker"
     try:
         facts.disk_free_bytes = shutil.disk_usage(root).free

@@ -45,6 +45,8 @@ def test_doctor_reports_each_check_with_a_verdict(cli):
     # This host has no NVIDIA runtime: a warning with the fix, not a failure.
     assert any(line.strip().startswith("warn nvidia runtime") for line in lines)
     assert "fix: " in result.stdout
+    # The tests' workspaces have made the network by now, or not yet: either way a verdict.
+    assert any(line.strip().startswith("ok workspace route:") for line in lines), result.stdout
     assert result.returncode == 0
 
 

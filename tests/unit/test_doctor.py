@@ -22,7 +22,8 @@ def test_unreachable_engine_fails_with_the_fix():
 
 def test_cpu_only_host_without_runtime_is_a_warning_not_a_failure():
     found = levels(HostFacts(**HEALTHY, base_images={"workspace-launcher/base:bookworm": True}))
-    assert found == {"engine": OK, "nvidia runtime": WARN, "amd runtime": OK, "gpus": WARN, "base image": OK, "disk": OK}
+    assert found == {"engine": OK, "nvidia runtime": WARN, "amd runtime": OK, "gpus": WARN, "base image": OK, "disk": OK,
+                     "workspace route": OK}
 
 
 def test_nvidia_gpus_without_runtime_fail_and_name_the_toolkit():
@@ -48,3 +49,26 @@ def test_missing_base_image_and_low_disk():
     assert checks["base image"].level == FAIL and "bootstrap-base" in checks["base image"].fix
     assert checks["disk"].level == FAIL
     assert levels(HostFacts(engine_version={}, disk_free_bytes=10 * 1024**3))["disk"] == WARN
+
+
+def route(**facts) -> tuple[str, str, str]:
+    check = next(c for c in evaluate(HostFacts(**HEALTHY, **facts)) if c.name == "workspace route")
+    return check.level, check.detail, check.fix
+
+
+def test_route_on_the_workspace_network_publishes_nothing():
+    level, detail, _ = route(network_gateway="172.18.0.1", gateway_is_local=True)
+    assert level == OK and "no port is published" in detail
+    assert route(upstream_route="network", network_gateway="172.18.0.1", gateway_is_local=True)[0] == OK
+
+
+def test_route_forced_onto_an_unreachable_network_fails_with_the_fix():
+    level, detail, fix = route(upstream_route="network", network_gateway="10.0.2.1")
+    assert level == FAIL and "10.0.2.1" in detail and "'auto'" in fix
+
+
+def test_route_through_published_ports():
+    assert route(network_gateway="10.0.2.1")[0] == OK  # auto on a rootless engine
+    level, _, fix = route(upstream_route="published-port", network_gateway="172.18.0.1", gateway_is_local=True)
+    assert level == WARN and "'auto'" in fix  # works, but opens what auto would keep closed
+    assert route(upstream_route="published-port")[0] == OK  # no network yet: nothing to say
