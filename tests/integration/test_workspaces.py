@@ -83,13 +83,10 @@ def test_container_security_settings(running, docker_client):
     assert host["SecurityOpt"] == ["no-new-privileges:true"]
     assert host["Privileged"] is False
     assert host["NetworkMode"] == specs.NETWORK_NAME
-    # This host is on the workspace network, so the port is not published at all (upstream.py);
-    # where it is published (test_the_published_port_route), it is on loopback only.
-    assert is_local_address(network_gateway(attrs))
-    assert not host["PortBindings"] and not attrs["NetworkSettings"]["Ports"].get("8888/tcp")
-    # So the engine opened no forwarding rule to it: nothing from another machine gets through.
-    address = attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["IPAddress"]
-    assert f"{address}/32" not in engine_firewall_rules()
+    if is_local_address(network_gateway(attrs)):  # the host is on the network: nothing published
+        assert not host["PortBindings"] and not attrs["NetworkSettings"]["Ports"].get("8888/tcp")
+    else:  # e.g. a rootless engine: published, on loopback only
+        assert all(b["HostIp"] == "127.0.0.1" for b in attrs["NetworkSettings"]["Ports"]["8888/tcp"])
     assert not any("docker.sock" in (m.get("Source") or "") for m in attrs["Mounts"])
     token = container_env(attrs)["JUPYTER_TOKEN"]
     assert len(token) >= 32
@@ -105,10 +102,25 @@ def test_container_security_settings(running, docker_client):
     assert network.attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
 
 
+def on_workspace_network(attrs) -> None:
+    if not is_local_address(network_gateway(attrs)):
+        pytest.skip("this host is not on the workspace network (rootless engine?): it uses published ports")
+
+
+def test_no_forwarding_rule_opens_a_network_route_workspace(running, docker_client):
+    """With nothing published the engine adds no firewall rule: no other machine gets through."""
+    _, workspace, _ = running
+    attrs = docker_client.api.inspect_container(workspace.container_id)
+    on_workspace_network(attrs)
+    address = attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["IPAddress"]
+    assert f"{address}/32" not in engine_firewall_rules()
+
+
 def test_each_upstream_route_reaches_the_workspace(running, docker_client):
     """The shared workspace was launched on the network route: the proxy's way in is its address."""
     manager, workspace, _ = running
     attrs = docker_client.api.inspect_container(workspace.container_id)
+    on_workspace_network(attrs)
     address = attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["IPAddress"]
     upstream = run(manager.connection(owner=workspace.owner, workspace_id=workspace.id))
     assert (upstream.host, upstream.port) == (address, specs.JUPYTER_PORT)
@@ -129,13 +141,15 @@ def test_the_published_port_route(session_config, minimal_image, test_owner, doc
         attrs = docker_client.api.inspect_container(workspace.container_id)
         bindings = attrs["NetworkSettings"]["Ports"]["8888/tcp"]
         assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
-        # What the network route avoids: the engine accepts forwarded traffic to a published port.
-        address = attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["IPAddress"]
-        assert f"-d {address}/32" in engine_firewall_rules()
         upstream = run(manager.connection(owner=test_owner, workspace_id=workspace.id))
         assert (upstream.host, upstream.port) == ("127.0.0.1", published_port(attrs))
         url = str(upstream.url(upstream.base_url + "api/status"))
         assert requests.get(url, headers={"Authorization": f"token {upstream.token}"}, timeout=5).status_code == 200
+        # What the network route avoids: the engine accepts forwarded traffic to a published port
+        # (seen in this host's firewall; a rootless engine keeps its rules elsewhere).
+        on_workspace_network(attrs)
+        address = attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["IPAddress"]
+        assert f"-d {address}/32" in engine_firewall_rules()
     finally:
         run(manager.delete(owner=test_owner, workspace_id=workspace.id, purge=True))
         manager.engine.close()
