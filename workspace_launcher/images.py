@@ -27,20 +27,18 @@ import re
 import shutil
 import stat
 import tempfile
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import requests
-from docker.errors import APIError, ImageNotFound
+from docker.errors import ImageNotFound
 from traitlets import Bool, Dict, Float, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from . import __version__
 from .backends.docker import DockerEngine
+from .build_stream import loop_emitter, run_build
 from .contexts import CA_FILE, WHEELS_DIR, Entries, _hash_entries, _walk, context_hash
 from .errors import ConfigError, ImageBuildError
 from .lock import (
@@ -76,8 +74,6 @@ IMAGE_REPO_PREFIX = "workspace-launcher/"
 JUPYTER_CONTEXT = "jupyter"
 #: Never part of a build context: the declaration (editing a description must not rebuild).
 _NOT_CONTEXT = {"profile.json"}
-LOG_TAIL_LINES = 50
-_STEP_ID = re.compile(r"^\s*---> ([0-9a-f]{12})\s*$")
 _RESERVED = set(SHARED_CONTEXTS) | {"base"}
 
 @dataclass(frozen=True)
@@ -542,7 +538,7 @@ class ImageBuilder(LoggingConfigurable):
 
         ``on_log`` receives each build log line, called on the event loop.
         """
-        emit = _loop_emitter(on_log)
+        emit = loop_emitter(on_log)
         plan = await self._make_plan(profile, on_log=emit)
         image_id = await self._lookup(plan.profile_tag, plan.profile_hash)
         if image_id is not None:
@@ -579,69 +575,11 @@ class ImageBuilder(LoggingConfigurable):
 
     def _build(self, context_dir: str, *, tag: str, args: dict, labels: dict, what: str,
                emit: Callable[[str], None]) -> str:
-        """Render, build and tag one image (blocking; runs in a worker thread)."""
-        tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
-        step_ids: list[str] = []
-        error = None
-        started = time.monotonic()
-        log.info("building %s as %s", what, tag)
-
-        def line_out(line: str) -> None:
-            tail.append(line)
-            log.debug("build %s: %s", tag, line)
-            emit(line)
-            if m := _STEP_ID.match(line):
-                step_ids.append(m.group(1))
-
+        """Render and build one image (blocking; runs in a worker thread)."""
         with tempfile.TemporaryDirectory(prefix="wl-build-") as tmp:
             self.render_context(context_dir, Path(tmp))
-            partial = ""
-            try:
-                stream = self.engine.api.build(
-                    path=tmp, tag=tag, buildargs=args, labels=labels, rm=True, forcerm=True,
-                    decode=True, timeout=self.build_timeout,
-                )
-                for item in stream:
-                    text = item.get("stream") or item.get("status") or ""
-                    *lines, partial = (partial + text).split("\n")
-                    for line in lines:
-                        line_out(line.rstrip("\r"))
-                    if "error" in item or "errorDetail" in item:  # the stream ends after it
-                        error = error or item.get("error") or (item.get("errorDetail") or {}).get("message")
-                    elif time.monotonic() - started > self.build_timeout:
-                        error = f"timed out after {self.build_timeout:.0f}s (ImageBuilder.build_timeout)"
-                        stream.close()  # dropping the connection makes the engine cancel the build
-                        break
-            except APIError as e:
-                error = e.explanation or str(e)
-            except requests.RequestException as e:
-                error = f"the engine stopped answering ({e}); ImageBuilder.build_timeout may be too short"
-            if partial:
-                line_out(partial)
-        self._remove_dangling(step_ids)
-        if error:
-            tail.append(f"ERROR: {error}")
-            log.warning("building %s failed after %.1fs: %s", what, time.monotonic() - started, error)
-            raise ImageBuildError(f"building {what} failed: {error}", log_tail="\n".join(tail))
-        image_id = self.engine.api.inspect_image(tag)["Id"]
-        log.info("built %s as %s (%s) in %.1fs", what, tag, image_id[:19], time.monotonic() - started)
-        return image_id
-
-    def _remove_dangling(self, step_ids: list[str]) -> None:
-        """Remove untagged leftovers of this build (failed steps, unused build stages)."""
-        if not step_ids:
-            return
-        ours = set(step_ids)
-        try:
-            dangling = self.engine.api.images(filters={"dangling": True}, quiet=True)
-        except APIError:
-            return
-        for image_id in dangling:
-            if image_id.removeprefix("sha256:")[:12] in ours:
-                try:  # prunes the untagged parents that nothing else uses
-                    self.engine.api.remove_image(image_id)
-                except APIError as e:
-                    log.debug("could not remove intermediate image %s: %s", image_id, e)
+            return run_build(self.engine.api, tmp, tag=tag, args=args, labels=labels, what=what, emit=emit,
+                             timeout=self.build_timeout)
 
 
 def _valid_reference(value: str) -> bool:
@@ -652,21 +590,6 @@ def _valid_reference(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _loop_emitter(on_log: Callable[[str], None] | None) -> Callable[[str], None]:
-    """A thread-safe callable that hands each line to ``on_log`` on the running loop."""
-    if on_log is None:
-        return lambda line: None
-    loop = asyncio.get_running_loop()
-
-    def deliver(line: str) -> None:
-        try:
-            on_log(line)
-        except Exception:  # a broken listener must not break the build
-            log.exception("build log listener failed")
-
-    return lambda line: loop.call_soon_threadsafe(deliver, line)
 
 
 __all__ = [
