@@ -48,10 +48,23 @@ def answers_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Await
     return wrapper
 
 
-class LauncherHandler(APIHandler):
-    """Authenticated JSON handler with the manager and the owner at hand."""
+class LauncherContext:
+    """What every handler of the extension (REST and proxy) reaches: the manager and the owner
+    the app put in the server's settings, and the authorizer's resource name."""
 
     auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> WorkspaceManager:
+        return self.settings["workspace_launcher_manager"]  # type: ignore[attr-defined]
+
+    @property
+    def owner(self) -> str:
+        return self.settings["workspace_launcher_owner"]  # type: ignore[attr-defined]
+
+
+class LauncherHandler(LauncherContext, APIHandler):
+    """Authenticated JSON handler with the manager and the owner at hand."""
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -59,14 +72,6 @@ class LauncherHandler(APIHandler):
         # caller learns nothing, not even which methods a route has.
         if self.current_user is None:
             raise web.HTTPError(403)
-
-    @property
-    def manager(self) -> WorkspaceManager:
-        return self.settings["workspace_launcher_manager"]
-
-    @property
-    def owner(self) -> str:
-        return self.settings["workspace_launcher_owner"]
 
     def json_body(self, *, required: bool = True) -> dict:
         if not self.request.body:

@@ -38,7 +38,7 @@ import json
 import posixpath
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 import aiohttp
@@ -52,12 +52,9 @@ from tornado.iostream import StreamClosedError
 from yarl import URL
 
 from .errors import Conflict, LauncherError
+from .handlers import AUTH_RESOURCE, LauncherContext
 from .upstream import Upstream
 
-if TYPE_CHECKING:
-    from .workspaces import WorkspaceManager
-
-AUTH_RESOURCE = "workspace_launcher"
 ROUTE = "/workspace-launcher/workspaces/"
 #: Request chunks buffered between the browser and the workspace (with tornado's 64 KiB reads).
 BODY_QUEUE_CHUNKS = 4
@@ -266,10 +263,8 @@ async def close() -> None:
 
 
 @web.stream_request_body
-class WorkspaceProxyHandler(websocket.WebSocketHandler, JupyterHandler):
+class WorkspaceProxyHandler(LauncherContext, websocket.WebSocketHandler, JupyterHandler):
     """Proxies HTTP (any method, streamed) and WebSockets to one of the owner's workspaces."""
-
-    auth_resource = AUTH_RESOURCE
 
     def initialize(self) -> None:
         headers = self.request.headers
@@ -283,14 +278,6 @@ class WorkspaceProxyHandler(websocket.WebSocketHandler, JupyterHandler):
         self._upstream: asyncio.Task[aiohttp.ClientResponse] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-
-    @property
-    def manager(self) -> WorkspaceManager:
-        return self.settings["workspace_launcher_manager"]
-
-    @property
-    def owner(self) -> str:
-        return self.settings["workspace_launcher_owner"]
 
     # -- the gate every request passes, WebSocket upgrades included --------------------------
     async def prepare(self) -> None:  # type: ignore[override]

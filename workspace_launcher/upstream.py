@@ -84,40 +84,37 @@ def is_local_address(address: str) -> bool:
 
 
 class RouteChooser:
-    """Applies the admin's ``upstream_route``; in ``auto``, the first look at the workspace
-    network's gateway decides, for this process, whether the host is on that network."""
+    """Applies the admin's ``upstream_route``. Whether this host is on the workspace network is
+    learnt once per process, from the first gateway seen: ``auto`` follows it, and either route
+    falls back to the other for containers made under another setting."""
 
     def __init__(self, route: str, log: logging.Logger) -> None:
         if route not in ROUTES:
             raise ValueError(f"upstream route {route!r} is not one of {', '.join(ROUTES)}")
         self.route = route
         self.log = log
-        self._on_network: bool | None = {"network": True, "published-port": False}.get(route)
+        self._host_on_network: bool | None = None
+
+    def host_on_network(self, gateway: str | None) -> bool:
+        """Whether this host is on the workspace network whose gateway is ``gateway``."""
+        if self._host_on_network is None and gateway:
+            self._host_on_network = is_local_address(gateway)
+            self.log.info("this host is %son the workspace network (gateway %s)",
+                          "" if self._host_on_network else "not ", gateway)
+        return bool(self._host_on_network)
 
     def uses_network(self, gateway: str | None) -> bool:
         """Whether workspaces are reached on the network (and so launched without a published
-        port); ``gateway`` is the workspace network's, used once in ``auto``."""
-        if self._on_network is None and gateway:
-            self._on_network = is_local_address(gateway)
-            self.log.info(
-                "workspaces are reached %s",
-                "on the workspace network" if self._on_network else "through ports published on 127.0.0.1",
-            )
-        return bool(self._on_network)
+        port); ``gateway`` is the workspace network's."""
+        if self.route == "auto":
+            return self.host_on_network(gateway)
+        return self.route == "network"
 
     def upstream(self, attrs: Mapping, *, base_url: str, token: str) -> Upstream | None:
-        """How to reach the container ``attrs`` describes; ``None`` while it offers no way in.
-
-        The chosen route first; the other one for containers made under another setting.
-        """
-        address, port = network_address(attrs), published_port(attrs)
-        on_network = self.uses_network(network_gateway(attrs))
+        """How to reach the container ``attrs`` describes; ``None`` while it offers no way in."""
+        address, port, gateway = network_address(attrs), published_port(attrs), network_gateway(attrs)
         by_network = Upstream(address, specs.JUPYTER_PORT, base_url, token) if address else None
         by_port = Upstream("127.0.0.1", port, base_url, token) if port else None
-        if on_network:
+        if self.uses_network(gateway):
             return by_network or by_port
-        return by_port or (by_network if self._network_is_local(attrs) else None)
-
-    def _network_is_local(self, attrs: Mapping) -> bool:
-        gateway = network_gateway(attrs)
-        return bool(gateway) and is_local_address(gateway)
+        return by_port or (by_network if self.host_on_network(gateway) else None)
