@@ -8,15 +8,17 @@ server's REST API, and the same container is then reached three ways:
             the workspace token: the container itself, nothing in between (the goals' baseline);
 * direct_port: http://127.0.0.1:<published port><prefix>..., the same through the engine's
             userland proxy (docker-proxy), as a host user without the launcher reaches it;
-* proxy:    <host>/workspace-launcher/workspaces/<id>/..., with the host's credentials only (the
-            proxy strips them and adds the workspace token);
+* proxy:    http://<id>.localhost:<host port>/workspace-launcher/workspaces/<id>/..., the
+            workspace's own origin, with the session cookie the host's handshake gave (the
+            proxy drops it and adds the workspace token), as the workspace's JupyterLab sends it;
 * jsp:      <host>/proxy/<published port><workspace prefix>...: jupyter-server-proxy forwards
             every request header and the query string, so the host is authenticated by its login
             cookie and the workspace by ``Authorization: token <workspace token>`` (a host
             ``?token=`` would reach the workspace too and be taken there before the header).
 
-Both host paths send the host's login cookie, as a browser does (and the proxy path the host
-token too, which spares its kernel POST the XSRF check).
+The jupyter-server-proxy path sends the host's login cookie, as a browser does; the proxy path
+its workspace session cookie and ``Sec-Fetch-Site: same-origin``, as a browser does from the
+workspace's own pages.
 
 Figures, with the paths interleaved (round robin, rotating who goes first) and every HTTP
 request and WebSocket made with aiohttp over kept-alive connections:
@@ -101,6 +103,29 @@ class Path_:
 
     def url(self, rest: str, scheme: str = "http") -> str:
         return (self.prefix + rest).replace("http://", f"{scheme}://", 1)
+
+
+class LocalhostResolver(aiohttp.ThreadedResolver):
+    """Resolves every ``*.localhost`` name to loopback, as browsers do (the system may not)."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list:
+        if host.endswith(".localhost"):
+            host, family = "127.0.0.1", socket.AF_INET
+        return await super().resolve(host, port, family)
+
+
+async def workspace_session(session: aiohttp.ClientSession, server: HostServer, workspace_id: str) -> str:
+    """The host's handshake, as a browser follows it: the session cookie of the workspace's origin."""
+    async with session.get(f"{server.url}workspace-launcher/open/{workspace_id}", headers=server.auth,
+                           allow_redirects=False) as r:
+        if r.status != 302:
+            raise RuntimeError(f"opening the workspace answered {r.status}: {await r.text()}")
+        location = r.headers["Location"]
+    async with session.get(location, allow_redirects=False) as r:
+        cookie = r.cookies.get("workspace-launcher-session")
+        if r.status != 302 or cookie is None:
+            raise RuntimeError(f"the workspace's origin answered {r.status} and no session")
+    return cookie.value
 
 
 def free_port() -> int:
@@ -523,7 +548,7 @@ async def run(args: argparse.Namespace) -> int:
     options = {"auto_decompress": False, "cookie_jar": aiohttp.DummyCookieJar(),
                "timeout": aiohttp.ClientTimeout(total=None, sock_connect=10),
                "skip_auto_headers": ("Accept-Encoding", "User-Agent")}
-    control = aiohttp.ClientSession(**options)
+    control = aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=LocalhostResolver()), **options)
     sessions: list[aiohttp.ClientSession] = []
     workspace_id = None
     load_before = os.getloadavg()
@@ -535,8 +560,10 @@ async def run(args: argparse.Namespace) -> int:
         container = client.containers.list(filters={"label": f"{specs.MANAGED_LABEL}={workspace_id}"})[0]
         port = published_port(container.attrs)
         ws_token = container_env(container.attrs)["JUPYTER_TOKEN"]
-        base = workspace["url"].removesuffix("lab")  # the workspace's prefix, with its slash
-        assert base.startswith("/") and base.endswith("/"), base
+        base = f"/workspace-launcher/workspaces/{workspace_id}/"  # the workspace's prefix
+        own_origin = f"http://{workspace_id}.localhost:{server.port}"
+        workspace_cookie = {"Cookie": f"workspace-launcher-session={await workspace_session(control, server, workspace_id)}",
+                            "Sec-Fetch-Site": "same-origin"}
 
         # The host's login cookie, as a browser holds it: jupyter-server-proxy needs it (see the
         # docstring), and on the other host paths it spares the host re-issuing it on every answer.
@@ -554,7 +581,7 @@ async def run(args: argparse.Namespace) -> int:
         # Only with --upstream-route published-port: otherwise nothing is published.
         direct_port = Path_("direct_port", "direct to its published loopback port (via docker-proxy)",
                             f"http://127.0.0.1:{port}{base}", ws_auth) if port else None
-        proxy = Path_("proxy", "workspace_launcher proxy", f"{server.url.rstrip('/')}{base}", {**server.auth, **login})
+        proxy = Path_("proxy", "workspace_launcher proxy (the workspace's own origin)", f"{own_origin}{base}", workspace_cookie)
         jsp_target = str(port) if port else f"{address}:{specs.JUPYTER_PORT}"
         jsp = Path_("jsp", "jupyter-server-proxy", f"{server.url}proxy/{jsp_target}{base}",
                     {"Authorization": f"token {ws_token}", **login},
@@ -563,7 +590,8 @@ async def run(args: argparse.Namespace) -> int:
                      {**server.auth, **login})
         paths = [p for p in (direct, direct_port, proxy, jsp) if p is not None]
         for path in paths + [host]:
-            path.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), **options)
+            path.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1, resolver=LocalhostResolver()), **options)
             sessions.append(path.session)
         labels = {p.name: p.label for p in paths + [host]}
         labels["jsp_streamed"] = "jupyter-server-proxy, `Accept: text/event-stream`"

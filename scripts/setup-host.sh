@@ -58,6 +58,8 @@ ensure_venv() {
         "$VENV/bin/pip" install -q --upgrade pip setuptools wheel
     fi
     say "installing workspace_launcher into $VENV"
+    # setuptools reuses build/: a module deleted from the sources would otherwise be installed again.
+    rm -rf "$REPO_ROOT/build"
     # A failed install stops here (pipefail) instead of leaving a stale package in place.
     "$VENV/bin/pip" install -q --upgrade "$REPO_ROOT$1" 2>&1 | { grep -v "^WARNING: Location" >&2 || true; }
     "$VENV/bin/python" -c 'import workspace_launcher' || { echo "install failed" >&2; exit 1; }

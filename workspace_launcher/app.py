@@ -15,6 +15,8 @@ from .gpus import GpuAllocator, GpuInventory
 from .handlers import default_handlers as api_handlers
 from .images import ImageBuilder
 from .profiles import ProfileRegistry
+from .proxy.origins import WorkspaceOrigins
+from .proxy.sessions import WorkspaceSessions
 from .workspaces import WorkspaceManager
 
 EVENT_SCHEMA = Path(__file__).parent / "event_schemas" / "workspace-progress" / "v1.yaml"
@@ -25,7 +27,10 @@ class WorkspaceLauncherApp(ExtensionApp):
 
     name = "workspace_launcher"
     # Every configurable an admin may set in jupyter_server_config.py, for --help-all.
-    classes = [WorkspaceManager, ProfileRegistry, DatasetCatalog, ImageBuilder, GpuInventory, GpuAllocator, IdleCuller]
+    classes = [
+        WorkspaceManager, WorkspaceOrigins, WorkspaceSessions, ProfileRegistry, DatasetCatalog, ImageBuilder,
+        GpuInventory, GpuAllocator, IdleCuller,
+    ]
 
     owner = Unicode(
         help="""Whose workspaces this server shows and launches. Default: the JupyterHub user
@@ -44,19 +49,32 @@ class WorkspaceLauncherApp(ExtensionApp):
             event_logger.register_event_schema(EVENT_SCHEMA)
             manager.event_logger = event_logger
         self.culler = IdleCuller(parent=self, manager=manager)
-        self.settings.update(workspace_launcher_manager=manager, workspace_launcher_owner=self.owner)
-        self.log.info("workspace_launcher: owner %s, %d profiles", self.owner, len(manager.profiles.all()))
+        self.origins = WorkspaceOrigins(parent=self)
+        self.settings.update(
+            workspace_launcher_manager=manager, workspace_launcher_owner=self.owner,
+            workspace_launcher_origins=self.origins,
+        )
+        if self.origins.same_origin:
+            self.log.warning(
+                "workspace_launcher: WorkspaceOrigins.same_origin is on: pages served by workspaces run "
+                "with this server's authority in the browser (kernels and terminals here, every workspace)"
+            )
+        self.log.info("workspace_launcher: owner %s, %d profiles, workspaces at %s", self.owner,
+                      len(manager.profiles.all()), "this origin" if self.origins.same_origin else self.origins.url_template)
 
     def initialize_handlers(self) -> None:
-        from .proxy import default_handlers as proxy_handlers
+        from .proxy.host import host_handlers
+        from .proxy.workspace_origin import serve_workspace_origins
 
-        self.handlers.extend(api_handlers + proxy_handlers)
+        self.handlers.extend(api_handlers + host_handlers)
+        if not self.origins.same_origin:
+            serve_workspace_origins(self.serverapp.web_app, self.origins.template, self.serverapp.base_url)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         self.culler.start(owner=self.owner)
 
     async def stop_extension(self) -> None:
-        from .proxy import close as close_proxy
+        from .proxy.client import close as close_proxy
 
         await self.culler.stop()
         await close_proxy()

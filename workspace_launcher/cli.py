@@ -31,6 +31,18 @@ console = Console(stderr=True)
 out = Console()
 
 
+def open_link(workspace_id: str) -> str:
+    """Where a browser opens a workspace: the handshake URL of a running Jupyter server here
+    (it checks the login, then sends the browser to the workspace's own origin)."""
+    from jupyter_server.serverapp import list_running_servers
+
+    from .proxy.origins import open_url
+
+    for server in list_running_servers():
+        return server["url"].rstrip("/") + open_url("/", workspace_id)
+    return f"{open_url('/', workspace_id)} on your Jupyter server (or from JupyterLab's GPU Workspaces panel)"
+
+
 def load_config(extra_file: str | None) -> Config:
     """The server's configuration: every jupyter_server_config file, lowest priority first."""
     config = Config()
@@ -321,7 +333,7 @@ def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, sh
     if as_json:
         out.print_json(json.dumps(workspace.to_dict()))
     else:
-        out.print(f"{workspace.id} {workspace.name} running at {workspace.base_url} (through the host server)")
+        out.print(f"{workspace.id} {workspace.name} is running; open it at {open_link(workspace.id)}")
 
 
 @workspaces.command("list")

@@ -17,6 +17,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .errors import InvalidRequest, LauncherError
+from .proxy.origins import open_url
 from .workspace import Workspace
 from .workspaces import WorkspaceManager
 
@@ -87,15 +88,19 @@ class LauncherHandler(LauncherContext, APIHandler):
         return body
 
     def view(self, workspace: Workspace) -> dict:
-        return workspace_view(workspace)
+        return workspace_view(workspace, base_url=self.base_url)
 
 
-def workspace_view(workspace: Workspace) -> dict:
-    """A workspace as the API shows it: no container ids, the lab URL through the proxy."""
+DEMO_PATH = "lab/tree/object-detection-train.ipynb"
+
+
+def workspace_view(workspace: Workspace, *, base_url: str) -> dict:
+    """A workspace as the API shows it: no container ids or prefixes; ``url`` opens it in a
+    browser, through the host's handshake (on the demo notebook when the launch asked for it)."""
     data = workspace.to_dict()
     data.pop("container_id", None)
-    demo = "/tree/object-detection-train.ipynb" if data.pop("open_demo") else ""
-    data["url"] = data.pop("base_url") + "lab" + demo
+    data.pop("base_url", None)
+    data["url"] = open_url(base_url, workspace.id, DEMO_PATH if data.pop("open_demo") else "")
     return data
 
 

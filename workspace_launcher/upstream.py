@@ -35,6 +35,8 @@ class Upstream:
     port: int
     base_url: str
     token: str
+    #: Which start of the container this is (its StartedAt): a session is good for one start only.
+    generation: str = ""
 
     @property
     def origin(self) -> str:
@@ -113,8 +115,9 @@ class RouteChooser:
     def upstream(self, attrs: Mapping, *, base_url: str, token: str) -> Upstream | None:
         """How to reach the container ``attrs`` describes; ``None`` while it offers no way in."""
         address, port, gateway = network_address(attrs), published_port(attrs), network_gateway(attrs)
-        by_network = Upstream(address, specs.JUPYTER_PORT, base_url, token) if address else None
-        by_port = Upstream("127.0.0.1", port, base_url, token) if port else None
+        generation = (attrs.get("State") or {}).get("StartedAt") or ""
+        by_network = Upstream(address, specs.JUPYTER_PORT, base_url, token, generation) if address else None
+        by_port = Upstream("127.0.0.1", port, base_url, token, generation) if port else None
         if self.uses_network(gateway):
             return by_network or by_port
         return by_port or (by_network if self.host_on_network(gateway) else None)

@@ -43,6 +43,7 @@ from .gpus import (
 from .images import ImageBuilder
 from .lock import check_launch, pinned_digest
 from .profiles import PACKAGED_IMAGES_DIR, Profile, ProfileRegistry
+from .proxy.sessions import WorkspaceSessions
 from .readiness import container_log_tail, wait_ready
 from .upstream import ROUTES, RouteChooser, Upstream, network_gateway
 from .validation import (
@@ -170,6 +171,15 @@ class WorkspaceManager(LoggingConfigurable):
     @default("engine")
     def _default_engine(self) -> DockerEngine:
         return DockerEngine()
+
+    sessions = Instance(
+        WorkspaceSessions,
+        help="The browser sessions of workspaces (ended when a workspace stops or goes away).",
+    )
+
+    @default("sessions")
+    def _default_sessions(self) -> WorkspaceSessions:
+        return WorkspaceSessions(parent=self)
 
     @validate("default_memory", "max_memory")
     def _check_memory(self, proposal):
@@ -508,6 +518,7 @@ class WorkspaceManager(LoggingConfigurable):
         """Stop the container; its GPUs are free for others, its volumes and token stay."""
         _, container_id = await self._container_of(owner, workspace_id)
         self._forget_connection(workspace_id)
+        self.sessions.revoke(workspace_id)
         await self.backend.stop(container_id)
         workspace = await self.get(owner=owner, workspace_id=workspace_id)
         self._announce(workspace, Status.STOPPED, "stopped")
@@ -518,6 +529,7 @@ class WorkspaceManager(LoggingConfigurable):
         workspace, container_id = await self._container_of(owner, workspace_id)
         if workspace.status is Status.RUNNING:
             return workspace
+        self._forget_connection(workspace_id)  # a start is a new generation: no stale upstream
         async with self.allocator.reservation_lock():
             held = specs.gpus_held(await self.backend.list_workspaces(), exclude=workspace_id)
             busy = busy_gpus(workspace.gpus, held)
@@ -541,6 +553,7 @@ class WorkspaceManager(LoggingConfigurable):
         workspace = await self.get(owner=owner, workspace_id=workspace_id)
         self._launches.pop(workspace_id, None)
         self._forget_connection(workspace_id)
+        self.sessions.revoke(workspace_id)
         if workspace.container_id is not None:
             await self.backend.remove(workspace.container_id)
         self._announce(workspace, Status.DELETED, "deleted" + (" with its volumes" if purge else ", volumes kept"))

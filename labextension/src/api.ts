@@ -7,7 +7,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { API_ROOT, IDataset, IGpuInventory, ILaunchRequest, IProfile, IWorkspace } from './tokens';
+import { API_ROOT, OPEN_ROOT, IDataset, IGpuInventory, ILaunchRequest, IProfile, IWorkspace } from './tokens';
 
 /** An error answer of the API: its status, message and the field it is about. */
 export class ApiError extends Error {
@@ -132,23 +132,23 @@ export class LauncherAPI {
   }
 
   /**
-   * Resolve true once a workspace's lab `url` (a path, as the API gives it) answers 200
-   * through the proxy; false on timeout or as soon as `stop()` returns true.
+   * Resolve true once a workspace's Jupyter answers, as the host sees it (`HEAD` on its open
+   * URL, which mints nothing); false on timeout or as soon as `stop()` returns true.
    */
-  async waitForLab(
-    url: string,
+  async waitUntilAnswering(
+    id: string,
     options: { timeout?: number; interval?: number; stop?: () => boolean } = {}
   ): Promise<boolean> {
-    const absolute = new URL(url, this.settings.baseUrl).href;
+    const url = URLExt.join(this.settings.baseUrl, OPEN_ROOT, encodeURIComponent(id));
     const deadline = Date.now() + (options.timeout ?? 120_000);
     while (Date.now() < deadline && !options.stop?.()) {
       try {
         const response = await ServerConnection.makeRequest(
-          absolute,
-          { method: 'GET', cache: 'no-store' },
+          url,
+          { method: 'HEAD', cache: 'no-store' },
           this.settings
         );
-        if (response.ok) {
+        if (response.status === 204) {
           return true;
         }
       } catch {

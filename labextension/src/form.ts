@@ -195,10 +195,3 @@ export function buildRequest(values: IFormValues): ILaunchRequest {
   return request;
 }
 
-/** The URL to open for a running workspace (on the demo notebook when asked). */
-export function workspaceUrl(url: string, openDemo: boolean, demo: string): string {
-  if (!openDemo) {
-    return url;
-  }
-  return `${url.replace(/\/+$/, '')}/tree/${demo}`;
-}

@@ -12,16 +12,27 @@ import { IDisposable } from '@lumino/disposable';
 import { LauncherAPI, errorMessage } from './api';
 import { ILaunched, showLaunchDialog } from './dialog';
 import { showFailure } from './dialogs';
-import { workspaceUrl } from './form';
 import { clampPercent } from './format';
 import { showLogs } from './logs';
 import { WorkspacesModel } from './model';
-import { DEMO_NOTEBOOK, IWorkspace } from './tokens';
+import { IWorkspace } from './tokens';
 
-/** Open a workspace's lab in a new tab; false when the browser blocked the new window. */
-export function openWorkspace(workspace: IWorkspace, openDemo = false): boolean {
-  const opened = window.open(workspaceUrl(workspace.url, openDemo, DEMO_NOTEBOOK), '_blank');
-  return opened !== null;
+/**
+ * Open a workspace in a new tab; false when the browser blocked the new window.
+ *
+ * `workspace.url` is the host's handshake URL: the host checks the login, then sends the tab
+ * to the workspace's own origin with a one-time code (on the demo notebook when the launch
+ * asked for it). The new tab's `opener` is cut, so the workspace's pages get no handle on this (host) window.
+ * (Not the `noopener` feature: with it `window.open` always returns null, and a blocked
+ * pop-up could not be told from an opened one.)
+ */
+export function openWorkspace(workspace: IWorkspace): boolean {
+  const opened = window.open(workspace.url, '_blank');
+  if (opened === null) {
+    return false;
+  }
+  opened.opener = null;
+  return true;
 }
 
 /** Follows one launch; disposes itself when the launch ends. */
@@ -102,8 +113,8 @@ export class LaunchProgress implements IDisposable {
   }
 
   /**
-   * A container can run before its Jupyter answers: wait until the lab answers through the
-   * proxy (still following the status, so a launch that fails meanwhile is reported).
+   * A container can run before its Jupyter answers: wait until the host says it does (still
+   * following the status, so a launch that fails meanwhile is reported).
    */
   private async _whenAnswering(workspace: IWorkspace): Promise<void> {
     if (this._probing) {
@@ -117,7 +128,7 @@ export class LaunchProgress implements IDisposable {
       progress: 0.95,
       autoClose: false
     });
-    const answers = await this._api.waitForLab(workspace.url, {
+    const answers = await this._api.waitUntilAnswering(workspace.id, {
       stop: () => this._isDisposed || this._model.find(this._id)?.status !== 'running'
     });
     this._probing = false;
@@ -137,8 +148,7 @@ export class LaunchProgress implements IDisposable {
   }
 
   private _running(workspace: IWorkspace): void {
-    const openDemo = this._launched.request.open_demo === true;
-    const opened = openWorkspace(workspace, openDemo);
+    const opened = openWorkspace(workspace);
     const message = opened
       ? `Workspace ${workspace.name} is running; it opened in a new tab.`
       : `Workspace ${workspace.name} is running.`;
@@ -184,12 +194,11 @@ export class LaunchProgress implements IDisposable {
   }
 
   private _openAction(workspace: IWorkspace): Notification.IAction {
-    const openDemo = this._launched.request.open_demo === true;
     return {
       label: 'Open',
       caption: 'Open the workspace in a new browser tab',
       displayType: 'accent',
-      callback: () => void openWorkspace(workspace, openDemo)
+      callback: () => void openWorkspace(workspace)
     };
   }
 

@@ -13,8 +13,11 @@ export const API_ROOT = 'workspace-launcher/api';
 export const EVENT_SCHEMA_ID =
   'https://events.jupyter.org/workspace_launcher/workspace-progress/v1';
 
-/** The notebook the object-detection demo opens. */
-export const DEMO_NOTEBOOK = 'object-detection-train.ipynb';
+/**
+ * Where the host opens a workspace (`HEAD`: does it answer?), relative to the server's base
+ * URL. Workspaces are served on origins of their own, never the host's.
+ */
+export const OPEN_ROOT = 'workspace-launcher/open';
 
 /** The launcher category of the "New GPU workspace" card. */
 export const LAUNCHER_CATEGORY = 'GPU Workspaces';
@@ -101,6 +104,7 @@ export interface IWorkspace {
   gpus: string[];
   datasets: string[];
   created: string;
+  /** Opens the workspace in a browser, through the host's handshake (a path on the host). */
   url: string;
   error: string | null;
   log_tail: string | null;

@@ -6,14 +6,16 @@ One lab server and one browser serve the whole package. The server runs with its
 data and runtime directories (the front end still comes from the environment's
 ``share/jupyter``), two declared fake NVIDIA GPUs, a one-dataset catalog and a per-run owner
 (``wltest-browser-...``); every container and volume of that owner is removed at the end.
-Screenshots land in ``tests/artifacts/`` (git-ignored) and, for the README, ``docs/screenshots/``.
-On a failure, every open page is saved as ``tests/artifacts/failure-<test>-<n>.png`` and the
-server's log as ``tests/artifacts/lab-server.log``.
+Screenshots land in ``tests/artifacts/`` (git-ignored); ``scripts/refresh-screenshots.sh`` also
+copies them to ``docs/screenshots/`` for the README.
+On a failure, every open page is saved as ``tests/artifacts/failure-<test>-<n>.png``; each lab
+server's log is kept as ``tests/artifacts/lab-server-<dir>.log``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -148,12 +150,12 @@ class LabServer:
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the launcher's REST API as the lab's user."""
+        return self.api_root(method, f"workspace-launcher/api/{path}", **kwargs)
+
+    def api_root(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call any of the server's own APIs (``api/kernels``...) as the lab's user."""
         return requests.request(
-            method,
-            f"{self.url}workspace-launcher/api/{path}",
-            headers={"Authorization": f"token {self.token}"},
-            timeout=30,
-            **kwargs,
+            method, f"{self.url}{path}", headers={"Authorization": f"token {self.token}"}, timeout=30, **kwargs
         )
 
 
@@ -191,10 +193,10 @@ def _remove_owned(client: docker.DockerClient, owner: str) -> None:
         client.images.remove(image.id, force=True)
 
 
-@pytest.fixture(scope="package")
-def lab_server(tmp_path_factory, docker_client, minimal_image):
-    tmp = tmp_path_factory.mktemp("lab")
-    owner = f"wltest-browser-{secrets.token_hex(3)}"
+@contextlib.contextmanager
+def running_lab(tmp: Path, owner: str, *, url_host: str = "127.0.0.1", settings: dict | None = None):
+    """A ``jupyter lab`` of its own (config, data, runtime directories), reached at
+    ``http://<url_host>:<port>/``; its log is kept as an artefact when it stops."""
     token = secrets.token_hex(24)
     port = _free_port()
 
@@ -206,7 +208,8 @@ def lab_server(tmp_path_factory, docker_client, minimal_image):
     root_dir.mkdir()
     config_dir = tmp / "config"
     config_dir.mkdir()
-    (config_dir / "jupyter_server_config.py").write_text(_server_config(tmp, owner, dataset_root))
+    config = _server_config(tmp, owner, dataset_root) + "".join(f"c.{k} = {v!r}\n" for k, v in (settings or {}).items())
+    (config_dir / "jupyter_server_config.py").write_text(config)
     # The host lab's news prompt, answered "No" in advance (the workspaces' labs get it answered
     # by dismiss_news); the answer is a user setting, stored here.
     news = config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
@@ -243,7 +246,7 @@ def lab_server(tmp_path_factory, docker_client, minimal_image):
     with open(log, "wb") as out:
         process = subprocess.Popen(args, env=env, cwd=root_dir, stdout=out, stderr=subprocess.STDOUT)
     server = LabServer(
-        url=f"http://127.0.0.1:{port}/", token=token, owner=owner, dataset_dir=dataset_root / "demo",
+        url=f"http://{url_host}:{port}/", token=token, owner=owner, dataset_dir=dataset_root / "demo",
         log=log, process=process,
     )
     try:
@@ -252,7 +255,16 @@ def lab_server(tmp_path_factory, docker_client, minimal_image):
     finally:
         _stop(process)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(log, ARTIFACTS / "lab-server.log")
+        shutil.copyfile(log, ARTIFACTS / f"lab-server-{tmp.name}.log")
+
+
+@pytest.fixture(scope="package")
+def lab_server(tmp_path_factory, docker_client, minimal_image):
+    owner = f"wltest-browser-{secrets.token_hex(3)}"
+    try:
+        with running_lab(tmp_path_factory.mktemp("lab"), owner) as server:
+            yield server
+    finally:
         _remove_owned(docker_client, owner)
 
 
@@ -320,7 +332,18 @@ def lab(request, browser, lab_server):
         save_failure_screenshots(request, browser)
     for opened in browser.pages:  # the pages this test opened (tabs included)
         if opened not in before and not opened.is_closed():
-            opened.close()
+            close_page(opened)
+
+
+def close_page(page) -> None:
+    """Close a page once it rests on about:blank: Chromium can drop a close that races a
+    navigation's commit, and ``page.close()`` then waits forever (playwright#41900). Pages here
+    navigate across origins (host, handshake, workspace) and JupyterLab keeps loading."""
+    try:
+        page.goto("about:blank", timeout=10_000)
+    except PlaywrightError:  # closed meanwhile, or still stuck: close it all the same
+        pass
+    page.close()
 
 
 def save_failure_screenshots(request, context) -> None:
@@ -362,10 +385,12 @@ def by_id(page, value: str):
 
 
 def screenshot(target, name: str, **kwargs) -> Path:
-    """Save a page or locator screenshot as a test artefact and as the README's copy."""
+    """Save a page or locator screenshot as a test artefact; also as the README's copy only when
+    asked (scripts/refresh-screenshots.sh), so a test run never changes the tree."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     target.screenshot(path=str(path), animations="disabled", **kwargs)
-    shutil.copyfile(path, SCREENSHOTS / name)
+    if os.environ.get("WORKSPACE_LAUNCHER_REFRESH_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, SCREENSHOTS / name)
     return path

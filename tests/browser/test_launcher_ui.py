@@ -20,7 +20,15 @@ from .conftest import LAUNCH_TIMEOUT, by_id, dismiss_news, open_lab, screenshot
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 IN_FLIGHT = {"pending", "building", "starting"}
-WORKSPACE_LAB = re.compile(r"/workspace-launcher/workspaces/(?P<id>[0-9a-f]+)/lab")
+#: A workspace's lab, on the workspace's own origin (never the host's).
+WORKSPACE_LAB = re.compile(r"^http://(?P<id>[0-9a-f]{12})\.localhost:(?P<port>\d+)/workspace-launcher/workspaces/(?P=id)/lab")
+OPEN_URL = re.compile(r"/workspace-launcher/open/(?P<id>[0-9a-f]{12})")
+
+
+def assert_on_own_origin(url: str, workspace_id: str, lab_server) -> None:
+    match = WORKSPACE_LAB.search(url)
+    assert match and match["id"] == workspace_id, url
+    assert int(match["port"]) == urlsplit(lab_server.url).port  # the host server answers that origin
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -170,12 +178,11 @@ def test_launch_use_stop_delete(lab, lab_server, browser, docker_client):
     hide_toasts(page)
     screenshot(page, "workspaces-panel.png")
 
-    # The workspace's own JupyterLab, through the host's proxy.
+    # The workspace's own JupyterLab, on its own origin, through the host's handshake.
     workspace_page = opened.value
     workspace_page.wait_for_load_state()
-    match = WORKSPACE_LAB.search(workspace_page.url)
-    assert match and match["id"] == workspace_id, workspace_page.url
-    assert workspace_page.url.startswith(lab_server.url)
+    assert_on_own_origin(workspace_page.url, workspace_id, lab_server)
+    assert workspace_page.evaluate("window.opener") is None  # no handle on the host's window
     open_lab(workspace_page)
     expect(workspace_page.locator(".jp-Launcher")).to_be_visible()
     notebook = new_notebook(workspace_page)
@@ -233,9 +240,33 @@ def test_a_blocked_new_tab_leaves_an_open_button(lab, lab_server, browser):
             toast.get_by_role("button", name="Open").click()
         tab = opened.value
         tab.wait_for_load_state()
-        match = WORKSPACE_LAB.search(tab.url)
-        assert match and match["id"] == workspace_id, tab.url
-        assert tab.url.startswith(lab_server.url)
+        assert_on_own_origin(tab.url, workspace_id, lab_server)
+    finally:
+        answer = lab_server.api("DELETE", f"workspaces/{workspace_id}", params={"purge": "true"})
+        assert answer.status_code == 204, answer.text
+
+
+def test_the_demo_opens_from_the_dialog(lab, lab_server, browser):
+    """"Open the object-detection demo": the new tab lands on the training notebook itself."""
+    page = lab
+    open_dialog(page)
+    by_id(page, "wl-profile").select_option("minimal")
+    by_id(page, "wl-name").fill(f"demo-{secrets.token_hex(3)}")
+    by_id(page, "wl-open-demo").check()
+    with browser.expect_page(timeout=LAUNCH_TIMEOUT) as opened:
+        with page.expect_response(
+            lambda r: urlsplit(r.url).path == "/workspace-launcher/api/workspaces" and r.request.method == "POST"
+        ) as posted:
+            by_id(page, "wl-launch").click()
+        workspace_id = posted.value.json()["id"]
+    try:
+        tab = opened.value
+        tab.wait_for_load_state()
+        assert_on_own_origin(tab.url, workspace_id, lab_server)
+        assert tab.url.endswith("/lab/tree/object-detection-train.ipynb"), tab.url
+        open_lab(tab)
+        notebook = tab.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        expect(notebook.locator(".jp-Cell").first).to_contain_text("Train an object detector from scratch")
     finally:
         answer = lab_server.api("DELETE", f"workspaces/{workspace_id}", params={"purge": "true"})
         assert answer.status_code == 204, answer.text
@@ -302,10 +333,10 @@ def test_notebook_widget_launches_and_links(lab, lab_server):
     dataset.check()
     expect(dataset).to_be_checked()
     launch.click()
-    link = widget.locator("a[href*='/workspace-launcher/workspaces/']")
+    link = widget.locator("a[href*='/workspace-launcher/open/']")
     expect(link).to_be_visible(timeout=LAUNCH_TIMEOUT)
     href = link.get_attribute("href")
-    match = WORKSPACE_LAB.search(href)
+    match = OPEN_URL.search(href)
     assert match, href
     expect(link).to_have_text(re.compile(r"^Open minimal-"))
     expect(widget).to_contain_text("running")
@@ -318,5 +349,11 @@ def test_notebook_widget_launches_and_links(lab, lab_server):
     workspace = lab_server.api("GET", f"workspaces/{match['id']}").json()
     assert workspace["status"] == "running"
     assert workspace["datasets"] == ["demo"]
+    # The link opens the workspace on its own origin.
+    with page.context.expect_page() as opened:
+        link.click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    assert_on_own_origin(tab.url, match["id"], lab_server)
     answer = lab_server.api("DELETE", f"workspaces/{match['id']}", params={"purge": "true"})
     assert answer.status_code == 204, answer.text

@@ -46,8 +46,12 @@ async def fetch_error(jp_fetch, *parts, **kwargs):
 
 
 def our_routes(jp_serverapp) -> list[str]:
+    """The extension's routes on the host's origin (workspaces' origins: test_origins.py)."""
     patterns = []
     for rule in jp_serverapp.web_app.default_router.rules:
+        host_pattern = getattr(rule.matcher, "host_pattern", None)
+        if host_pattern is not None and host_pattern.pattern != ".*$":
+            continue
         for inner in getattr(rule.target, "rules", []):
             pattern = inner.matcher.regex.pattern
             if "workspace-launcher" in pattern:
@@ -65,6 +69,7 @@ def concrete(pattern: str) -> str:
 async def test_every_route_refuses_unauthenticated_requests(jp_serverapp, http_server_client, jp_http_port, jp_base_url):
     routes = our_routes(jp_serverapp)
     assert any("/api/workspaces" in r for r in routes) and any("/workspaces/" in r and "/api/" not in r for r in routes)
+    assert any("/workspace-launcher/open/" in r for r in routes)
     client = AsyncHTTPClient()
     for pattern in routes:
         url = f"http://127.0.0.1:{jp_http_port}{concrete(pattern)}"
@@ -79,7 +84,7 @@ async def test_every_route_refuses_unauthenticated_requests(jp_serverapp, http_s
                 if response.code == 302:
                     assert "/login" in response.headers["Location"]
         # The proxy's WebSocket upgrade, unauthenticated.
-        if "/api/" not in pattern:
+        if "/workspaces/" in pattern and "/api/" not in pattern:
             ws_url = url.replace("http://", "ws://")
             with pytest.raises(HTTPClientError) as info:
                 await websocket_connect(ws_url)
@@ -180,7 +185,7 @@ async def test_launch_lifecycle_over_rest_with_events(jp_fetch, jp_ws_fetch, jp_
 
     got = check(await jp_fetch(*API, "workspaces", workspace["id"]), f"/workspaces/{workspace['id']}")
     assert got["status"] == "running" and got["progress"] == 100
-    assert got["url"] == f"{jp_base_url}workspace-launcher/workspaces/{workspace['id']}/lab"
+    assert got["url"] == f"{jp_base_url}workspace-launcher/open/{workspace['id']}"  # through the handshake
     listed = check(await jp_fetch(*API, "workspaces"), "/workspaces")
     assert [w["id"] for w in listed] == [workspace["id"]]
     gpus = check(await jp_fetch(*API, "gpus"), "/gpus")

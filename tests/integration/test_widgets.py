@@ -37,7 +37,7 @@ async def test_the_widget_launches_follows_and_deletes(jp_serverapp, http_server
 
     launcher.launch_button.click()
     await until(lambda: "href" in launcher.link.value)
-    assert f"{jp_base_url}workspace-launcher/workspaces/" in launcher.link.value
+    assert f"{jp_base_url}workspace-launcher/open/" in launcher.link.value
     assert launcher.progress.value == 100
     await until(lambda: any("from-widget" in row.children[0].value for row in launcher.table.children))
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from workspace_launcher.backends.docker import published_port
-from workspace_launcher.proxy import rewrite_location
+from workspace_launcher.proxy.rules import rewrite_location
 from workspace_launcher.upstream import (
     RouteChooser,
     Upstream,
