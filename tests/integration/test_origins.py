@@ -224,13 +224,19 @@ def concrete(pattern: str) -> str:
     return path if path.startswith("/") else "/" + path
 
 
-@pytest.mark.parametrize("jp_server_config", [{"ServerApp.allow_remote_access": True}], indirect=True)
+EVERY_EXTENSION = {"jupyterlab": True, "jupyter_server_terminals": True, "workspace_launcher": True}
+
+
+@pytest.mark.parametrize("jp_server_config", [{"ServerApp.allow_remote_access": True,
+                                               "ServerApp.jpserver_extensions": EVERY_EXTENSION}], indirect=True)
 async def test_nothing_of_the_host_is_served_on_a_workspaces_origin(host, echo, client, jp_serverapp):
-    """Every host route, asked for on a workspace's origin with the host's token and cookies,
-    and with the host's own guard against foreign Host names switched off."""
+    """Every host route (JupyterLab's and the terminals' too, whose extensions load before this
+    one), asked for on a workspace's origin with the host's token and cookies, and with the
+    host's own guard against foreign Host names switched off."""
     session = await open_session(client, host, ECHO_ID)
     routes = host_routes(jp_serverapp)
-    assert len(routes) > 30 and any("api/kernels" in r for r in routes), routes
+    assert any("api/kernels" in r for r in routes) and any("/lab" in r for r in routes), routes
+    assert any("terminals/websocket" in r for r in routes), routes
     host_cookie = f"username-127-0-0-1-{host.port}=x; _xsrf=x; {COOKIE_NAME}={session.value}"
     origin = host.origin_of(ECHO_ID)
     for pattern in routes:
