@@ -161,8 +161,14 @@ async def test_a_session_ends_when_its_workspace_stops(host, client, session_con
         await asyncio.sleep(2.1)  # the host's connection cache (CONNECTION_TTL) expires
         refused = await fetch(client, host.at(launched.id, "api/status"), headers=fresh.cookie)
         assert refused.code == 403 and b"restarted" in refused.body
-    finally:
+        # Deleted: its last session goes with it.
+        last = await open_session(client, host, launched.id)
         await host.manager.delete(owner=test_owner, workspace_id=launched.id, purge=True)
+        assert host.manager.sessions.find([last.value], workspace_id=launched.id) is None
+        assert (await fetch(client, host.at(launched.id, "api/status"), headers=last.cookie)).code == 403
+    finally:
+        if launched.id in {w.id for w in await host.manager.list(owner=test_owner)}:
+            await host.manager.delete(owner=test_owner, workspace_id=launched.id, purge=True)
 
 
 # -- what a workspace's origin refuses ------------------------------------------------------------
