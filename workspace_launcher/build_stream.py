@@ -8,7 +8,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import requests
 from docker import APIClient
@@ -22,6 +22,21 @@ log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 50
 #: The classic builder's "---> <id>" lines: the intermediate images this build made.
 _STEP_ID = re.compile(r"^\s*---> ([0-9a-f]{12})\s*$")
+
+
+#: What pip, curl, apt and Python print when a server certificate is not trusted.
+TLS_FAILURE_SIGNS = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSL certificate problem")
+
+
+def explain_build_error(error: str, tail: Iterable[str]) -> str:
+    """The engine's build error, plus what to do when the log shows an untrusted certificate."""
+    if any(sign in line for line in [error, *tail] for sign in TLS_FAILURE_SIGNS):
+        return error + (
+            "; a TLS certificate was not trusted: behind a TLS-intercepting proxy, set "
+            "ImageBuilder.extra_ca_bundle to its CA bundle (or keep ImageBuilder.trust_host_ca on "
+            "with that CA in the host's store)"
+        )
+    return error
 
 
 def run_build(api: APIClient, context_dir: str, *, tag: str, args: dict, labels: dict, what: str,
@@ -68,6 +83,7 @@ def run_build(api: APIClient, context_dir: str, *, tag: str, args: dict, labels:
         line_out(partial)
     remove_dangling(api, step_ids)
     if error:
+        error = explain_build_error(error, tail)
         tail.append(f"ERROR: {error}")
         log.warning("building %s failed after %.1fs: %s", what, time.monotonic() - started, error)
         raise ImageBuildError(f"building {what} failed: {error}", log_tail="\n".join(tail))

@@ -12,7 +12,7 @@ from traitlets import Dict, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from .backends.spec import DatasetMount
-from .errors import ConfigError, InvalidRequest
+from .errors import Conflict, ConfigError, InvalidRequest
 from .validation import resolve_host_path, validate_name
 
 
@@ -132,6 +132,29 @@ class DatasetCatalog(LoggingConfigurable):
                 source = resolve_host_path(entry["path"], self.roots(), field="datasets", what=f"dataset {name!r}")
                 mounts.append(DatasetMount(name, source, "bind", description))
         return mounts
+
+    def recheck_binds(self, mounts: Iterable[dict]) -> None:
+        """Re-validate a stopped workspace's host-directory mounts before it starts again.
+
+        The engine follows symlinks when it mounts: a dataset directory replaced by a link
+        meanwhile would expose its target. Each bind must still be the real path it was at
+        launch, under an allowed root; otherwise a 409 names the dataset."""
+        for mount in mounts:
+            if mount.get("Type") != "bind":
+                continue
+            source, target = mount.get("Source", ""), mount.get("Destination", "")
+            name = target.rsplit("/", 1)[-1]
+            try:
+                real = resolve_host_path(source, self.roots(), field="datasets", what=f"dataset {name!r}")
+            except InvalidRequest as e:
+                raise Conflict(f"cannot start: {e.message}", field="datasets") from e
+            if real != source:
+                raise Conflict(
+                    f"cannot start: dataset {name!r} at {source} now leads to {real} (a symlink "
+                    "replaced it since launch); restore the directory, or delete this workspace and "
+                    "launch again",
+                    field="datasets",
+                )
 
 
 def check_entry(name: str, entry: object, *, where: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any
@@ -24,6 +25,11 @@ from .workspaces import WorkspaceManager
 AUTH_RESOURCE = "workspace_launcher"
 API = "/workspace-launcher/api"
 WORKSPACE_ID = r"(?P<workspace_id>[^/]+)"
+#: Largest REST request body: launch and snapshot requests are a few hundred bytes.
+MAX_BODY_BYTES = 64 * 1024
+#: Most log lines one request may ask for.
+MAX_TAIL = 100_000
+_TAIL_RE = re.compile(r"^[0-9]{1,6}$")
 LAUNCH_FIELDS = {
     "profile", "gpus", "datasets", "name", "cpus", "memory", "shm_size", "open_demo", "snapshot",
     "deterministic", "seed", "env",
@@ -73,6 +79,8 @@ class LauncherHandler(LauncherContext, APIHandler):
         # caller learns nothing, not even which methods a route has.
         if self.current_user is None:
             raise web.HTTPError(403)
+        if len(self.request.body or b"") > MAX_BODY_BYTES:
+            raise web.HTTPError(413, f"the request body is over {MAX_BODY_BYTES // 1024} KiB; launch and snapshot requests are small JSON objects")
 
     def json_body(self, *, required: bool = True) -> dict:
         if not self.request.body:
@@ -83,6 +91,8 @@ class LauncherHandler(LauncherContext, APIHandler):
             body = json.loads(self.request.body)
         except ValueError as e:
             raise InvalidRequest(f"the body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise InvalidRequest("the body is nested too deeply; send a flat JSON object") from None
         if not isinstance(body, dict):
             raise InvalidRequest("the body must be a JSON object")
         return body
@@ -190,8 +200,8 @@ class LogsHandler(LauncherHandler):
     @answers_errors
     async def get(self, workspace_id: str) -> None:
         tail = self.get_query_argument("tail", "200")
-        if not tail.isdigit():
-            raise InvalidRequest("tail must be a positive number of lines", field="tail")
+        if not _TAIL_RE.fullmatch(tail) or not 0 < int(tail) <= MAX_TAIL:
+            raise InvalidRequest(f"tail must be a number of lines from 1 to {MAX_TAIL}", field="tail")
         logs = await self.manager.logs(owner=self.owner, workspace_id=workspace_id, tail=int(tail))
         self.finish(json.dumps({"logs": logs}))
 

@@ -74,6 +74,8 @@ IMAGE_REPO_PREFIX = "workspace-launcher/"
 JUPYTER_CONTEXT = "jupyter"
 #: Never part of a build context: the declaration (editing a description must not rebuild).
 _NOT_CONTEXT = {"profile.json"}
+#: Where Debian/Ubuntu, Fedora/RHEL and Alpine/macOS keep the system CA store.
+HOST_CA_STORES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 _RESERVED = set(SHARED_CONTEXTS) | {"base"}
 
 @dataclass(frozen=True)
@@ -176,9 +178,28 @@ class ImageBuilder(LoggingConfigurable):
         "",
         help="""A PEM file of CA certificates trusted during image builds (apt, pip, Python)
         and inside the built images, for sites behind a TLS-intercepting proxy. Empty (the
-        default) adds none. Changing its content rebuilds every image.
-        Example: c.ImageBuilder.extra_ca_bundle = "/etc/ssl/certs/ca-certificates.crt" """,
+        default) means the host's system CA store when trust_host_ca is on. Changing its
+        content rebuilds every image.
+        Example: c.ImageBuilder.extra_ca_bundle = "/etc/pki/corp/root-ca.pem" """,
     ).tag(config=True)
+
+    trust_host_ca = Bool(
+        True,
+        help="""Builds trust this host's system CA store (the first of
+        /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt,
+        /etc/ssl/cert.pem that exists), so a site whose TLS-intercepting proxy is trusted by
+        the host builds without configuration. Ignored when extra_ca_bundle names a bundle.
+        False: builds trust only the images' own CAs. Default: True.""",
+    ).tag(config=True)
+
+    @property
+    def build_ca_bundle(self) -> str:
+        """The CA bundle builds trust: the admin's, else the host's store, else none ("")."""
+        if self.extra_ca_bundle:
+            return self.extra_ca_bundle
+        if self.trust_host_ca:
+            return next((p for p in HOST_CA_STORES if os.path.isfile(p)), "")
+        return ""
 
     wheelhouse = Unicode(
         "",
@@ -314,7 +335,8 @@ class ImageBuilder(LoggingConfigurable):
     def _context_entries(self, context_dir: str | os.PathLike) -> Entries:
         """What :meth:`render_context` writes, without writing it (for the fast path)."""
         entries = _walk(Path(context_dir), skip_top=_NOT_CONTEXT | {CA_FILE, WHEELS_DIR})
-        entries[CA_FILE] = ("f", Path(self.extra_ca_bundle) if self.extra_ca_bundle else b"")
+        bundle = self.build_ca_bundle
+        entries[CA_FILE] = ("f", Path(bundle) if bundle else b"")
         entries[WHEELS_DIR] = ("d", None)
         if self.wheelhouse:
             for p in sorted(Path(self.wheelhouse).iterdir()):

@@ -6,6 +6,7 @@ like, so the REST API can answer 400 and the CLI can print it as is.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -15,8 +16,13 @@ from .errors import InvalidRequest
 # DNS-label-like: safe in container, volume and image names, URLs and file names alike.
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _WORKSPACE_ID_RE = re.compile(r"^[0-9a-f]{12}$")
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,9})?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+#: The engine stores sizes as signed 64-bit integers and refuses anything larger.
+MAX_SIZE = 2**63 - 1
+#: The smallest CPU limit the engine accepts (NanoCpus of 10 million); below it, the value it
+#: would receive rounds to 0, which the engine reads as "no limit".
+MIN_CPUS = 0.01
 
 
 def validate_name(value: object, *, field: str = "name") -> str:
@@ -67,12 +73,15 @@ def parse_size(value: object, *, field: str) -> int:
     elif isinstance(value, str) and (m := _SIZE_RE.match(value)):
         size = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
     else:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         raise InvalidRequest(
-            f"{field} {value!r} is not a size: write e.g. '512m', '4g' or a number of bytes",
+            f"{field} {shown} is not a size: write e.g. '512m', '4g' or a number of bytes",
             field=field,
         )
     if size <= 0:
         raise InvalidRequest(f"{field} must be larger than zero", field=field)
+    if size > MAX_SIZE:
+        raise InvalidRequest(f"{field} is larger than the engine can store (at most {MAX_SIZE} bytes)", field=field)
     return size
 
 
@@ -80,12 +89,17 @@ def parse_cpus(value: object, *, field: str = "cpus", available: int | None = No
     """A positive number of CPUs, at most what the host has."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise InvalidRequest(f"{field} must be a number such as 2 or 0.5", field=field)
+    if isinstance(value, int) and abs(value) > 10**6:
+        raise InvalidRequest(f"{field} is more than this host's CPUs", field=field)
     try:
         cpus = float(value)
-    except ValueError:
-        raise InvalidRequest(f"{field} {value!r} is not a number: write e.g. 2 or 0.5", field=field) from None
-    if not cpus > 0:
-        raise InvalidRequest(f"{field} must be larger than zero", field=field)
+    except (ValueError, OverflowError):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise InvalidRequest(f"{field} {shown} is not a number: write e.g. 2 or 0.5", field=field) from None
+    if not math.isfinite(cpus) or not cpus > 0:
+        raise InvalidRequest(f"{field} must be a finite number larger than zero", field=field)
+    if int(cpus * 1e9) < int(MIN_CPUS * 1e9):
+        raise InvalidRequest(f"{field} {cpus:g} is below the engine's minimum of {MIN_CPUS} CPU", field=field)
     if available is not None and cpus > available:
         raise InvalidRequest(f"{field} {cpus:g} is more than this host's {available} CPUs", field=field)
     return cpus

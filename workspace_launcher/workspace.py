@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import enum
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -18,6 +19,8 @@ class Status(str, enum.Enum):
     BUILDING = "building"
     STARTING = "starting"
     RUNNING = "running"
+    #: Frozen by the engine (``docker pause``): still holds its GPUs; ``docker unpause`` resumes.
+    PAUSED = "paused"
     STOPPED = "stopped"
     FAILED = "failed"
     #: Only in events: the workspace was deleted.
@@ -30,6 +33,7 @@ PHASE_PROGRESS = {
     Status.BUILDING: 10,
     Status.STARTING: 60,
     Status.RUNNING: 100,
+    Status.PAUSED: 100,
     Status.STOPPED: 100,
     Status.FAILED: 100,
     Status.DELETED: 100,
@@ -40,7 +44,7 @@ _ENGINE_STATUS = {
     "created": Status.STARTING,
     "restarting": Status.STARTING,
     "running": Status.RUNNING,
-    "paused": Status.STOPPED,
+    "paused": Status.PAUSED,
     "exited": Status.STOPPED,
     "dead": Status.FAILED,
     "removing": Status.STOPPED,
@@ -100,7 +104,20 @@ def _split(value: str | None) -> list[str]:
     return [v for v in (value or "").split(",") if v]
 
 
-def workspace_from_container(attrs: Mapping) -> Workspace:
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= factor:
+            return f"{n / factor:.4g} {unit}"
+    return f"{n} B"
+
+
+ABANDONED = (
+    "its launch was abandoned: the host server launching it stopped before the workspace "
+    "started; its GPUs are free again. Delete it and launch again"
+)
+
+
+def workspace_from_container(attrs: Mapping, *, now: float | None = None) -> Workspace:
     """Read a workspace back from its container: the engine is the source of truth."""
     labels = attrs["Config"]["Labels"]
     state = attrs["State"]
@@ -109,7 +126,15 @@ def workspace_from_container(attrs: Mapping) -> Workspace:
         status = Status.STARTING
     message = {Status.RUNNING: "running", Status.STARTING: "starting"}.get(status, "")
     error = None
-    if status is Status.STOPPED:
+    if specs.launch_abandoned(attrs, now=time.time() if now is None else now):
+        status, error = Status.FAILED, ABANDONED
+        message = "launch abandoned"
+    elif status is Status.PAUSED:
+        message = "paused by the engine; it still holds its GPUs ('docker unpause' resumes it)"
+    elif status is Status.STOPPED and state.get("OOMKilled"):
+        limit = (attrs.get("HostConfig") or {}).get("Memory") or 0
+        message = f"stopped: out of memory (limit {_size(limit) if limit else 'none'}); start it again or launch with more memory"
+    elif status is Status.STOPPED:
         message = f"stopped (exit code {state.get('ExitCode', 0)})"
     elif status is Status.FAILED:
         error = state.get("Error") or "the container is dead"

@@ -86,6 +86,15 @@ class LaunchRequest:
     environment: dict[str, str] = field(default_factory=dict)
 
 
+#: The engine refuses memory limits below 6 MiB.
+MIN_MEMORY = 6 * 1024**2
+
+
+def host_memory() -> int:
+    """Bytes of physical memory on this host."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -128,6 +137,13 @@ class WorkspaceManager(LoggingConfigurable):
         "",
         help="""The most memory a launch may ask for, e.g. "64g". Empty (the default) means
         no policy limit.""",
+    ).tag(config=True)
+
+    max_shm_size = Unicode(
+        "",
+        help="""The largest /dev/shm a launch may ask for (shm_size), e.g. "16g". Shared memory
+        is charged to the host's RAM, so it is never above the workspace's memory limit either.
+        Empty (the default) means half of this host's memory.""",
     ).tag(config=True)
 
     pids_limit = Int(
@@ -181,7 +197,7 @@ class WorkspaceManager(LoggingConfigurable):
     def _default_sessions(self) -> WorkspaceSessions:
         return WorkspaceSessions(parent=self)
 
-    @validate("default_memory", "max_memory")
+    @validate("default_memory", "max_memory", "max_shm_size")
     def _check_memory(self, proposal):
         if proposal["value"]:
             parse_size(proposal["value"], field=f"WorkspaceManager.{proposal['trait'].name}")
@@ -202,8 +218,8 @@ class WorkspaceManager(LoggingConfigurable):
         #: (owner, id) -> (expiry, upstream): see connection().
         self._connections: dict[tuple[str | None, str], tuple[float, Upstream]] = {}
         self.routes = RouteChooser(self.upstream_route, self.log)
-        #: Background launches, referenced so they are not garbage-collected mid-flight.
-        self._tasks: set[asyncio.Task] = set()
+        #: Launches in flight by workspace id, so delete/stop (and shutdown) can cancel them.
+        self._launch_tasks: dict[str, asyncio.Task] = {}
         #: The server's jupyter_events EventLogger, set by the extension app.
         self.event_logger = None
 
@@ -257,9 +273,15 @@ class WorkspaceManager(LoggingConfigurable):
         cpus_value = parse_cpus(cpus, available=max_cpus) if cpus is not None else (self.default_cpus or None)
         memory_value = memory if memory is not None else (self.default_memory or None)
         memory_bytes = parse_size(memory_value, field="memory") if memory_value is not None else None
+        if memory_bytes and memory_bytes < MIN_MEMORY:
+            raise InvalidRequest("memory is below the engine's minimum of 6 MiB; write e.g. '512m'", field="memory")
         if memory_bytes and self.max_memory and memory_bytes > parse_size(self.max_memory, field="max_memory"):
             raise InvalidRequest(f"memory is above the admin's limit of {self.max_memory}", field="memory")
         shm = parse_size(shm_size if shm_size is not None else profile.default_shm_size, field="shm_size")
+        max_shm = parse_size(self.max_shm_size, field="max_shm_size") if self.max_shm_size else host_memory() // 2
+        if shm > max_shm:
+            limit = self.max_shm_size or f"{max_shm // 1024**2}m (half of this host's memory)"
+            raise InvalidRequest(f"shm_size is above the admin's limit of {limit}", field="shm_size")
         if memory_bytes and shm > memory_bytes:
             raise InvalidRequest("shm_size cannot be larger than memory", field="shm_size")
         return specs.Limits(cpus=cpus_value, memory=memory_bytes, shm_size=shm, pids=self.pids_limit or None)
@@ -269,7 +291,7 @@ class WorkspaceManager(LoggingConfigurable):
         """Validate, build (or reuse) the image, reserve GPUs, start, and wait until ready."""
         validated = self.validate_launch(owner=owner, **request)
         await self.check_launchable(validated)
-        return await self.run_launch(validated, on_progress=on_progress)
+        return await self._spawn_launch(validated, on_progress)
 
     async def start_launch(self, *, owner: str, **request) -> Workspace:
         """Validate and pre-check now (so bad input is a 4xx), then launch in the background.
@@ -279,13 +301,31 @@ class WorkspaceManager(LoggingConfigurable):
         validated = self.validate_launch(owner=owner, **request)
         await self.check_launchable(validated)
         workspace = self.pending_workspace(validated)
-        task = asyncio.create_task(self.run_launch(validated, on_progress=self.emit))
-        self._tasks.add(task)
-        task.add_done_callback(self._launch_done)
+        self._spawn_launch(validated, self.emit).add_done_callback(self._log_background_failure)
         return workspace
 
-    def _launch_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
+    def _spawn_launch(self, request: LaunchRequest, on_progress: ProgressCallback | None) -> asyncio.Task:
+        """Run a launch as a task kept by workspace id (cancel_launch reaches it)."""
+        task = asyncio.create_task(self.run_launch(request, on_progress=on_progress))
+        self._launch_tasks[request.workspace_id] = task
+        task.add_done_callback(lambda _: self._launch_tasks.pop(request.workspace_id, None))
+        return task
+
+    async def cancel_launch(self, workspace_id: str) -> bool:
+        """Cancel a launch in flight at whatever phase it is in and wait until what it made is
+        removed. True when there was one."""
+        task = self._launch_tasks.get(workspace_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        await asyncio.wait([task])
+        return True
+
+    async def shutdown(self) -> None:
+        """Cancel every launch in flight and wait for their clean-up (server shutdown)."""
+        await asyncio.gather(*(self.cancel_launch(i) for i in list(self._launch_tasks)))
+
+    def _log_background_failure(self, task: asyncio.Task) -> None:
         if not task.cancelled() and (error := task.exception()) is not None:
             level = self.log.info if isinstance(error, LauncherError) else self.log.error
             level("background launch failed: %s", error, exc_info=not isinstance(error, LauncherError))
@@ -306,6 +346,8 @@ class WorkspaceManager(LoggingConfigurable):
         The reservation itself is repeated under the lock when the container is created.
         """
         await self._check_name_free(request)
+        if request.snapshot is not None:
+            await self._snapshot_labels(request)
         if request.gpus.kind == "none":
             return
         gpus = self.allocator.select(request.gpus, {}, vendor=request.profile.gpu_vendor)
@@ -345,11 +387,15 @@ class WorkspaceManager(LoggingConfigurable):
             # Published on loopback only where the host cannot reach the network (upstream.py).
             network = await self.backend.ensure_network()
             publish_port = not self.routes.uses_network(network_gateway(network))
-            async with self.allocator.reservation_lock():
-                gpus = await self._reserve_gpus(request)
-                created_volumes = await self._ensure_volumes(request)
-                spec = self._workspace_spec(request, image, gpus, publish_port=publish_port)
-                container_id = await self.backend.create(specs.container_spec(spec))
+            made = asyncio.ensure_future(self._reserve_and_create(request, image, publish_port))
+            try:
+                gpus, created_volumes, spec, container_id = await asyncio.shield(made)
+            except asyncio.CancelledError:
+                # Engine calls run in threads and finish anyway: wait, so clean-up knows what they made.
+                await asyncio.wait([made])
+                if not made.cancelled() and made.exception() is None:
+                    gpus, created_volumes, spec, container_id = made.result()
+                raise
             if specs.work_volume_name(request.workspace_id) in created_volumes and self.demo_dir:
                 # Only into a new work volume: the demos never overwrite a user's files.
                 await self.backend.copy_into(container_id, DEMO_TARGET, self.demo_dir, uid=1000, gid=100)
@@ -364,7 +410,8 @@ class WorkspaceManager(LoggingConfigurable):
             if container_id is not None:
                 log_tail = log_tail or await container_log_tail(self.backend, container_id)
                 await self.backend.remove(container_id)
-            await self._remove_volumes(created_volumes)
+            # Only the launch's own work volume: a model volume is the owner's, never a launch's.
+            await self._remove_volumes(v for v in created_volumes if v == spec_work_volume(request))
             workspace.container_id = None
             workspace.error = getattr(e, "message", None) or str(e) or type(e).__name__
             workspace.log_tail = log_tail
@@ -374,6 +421,21 @@ class WorkspaceManager(LoggingConfigurable):
         self._launches.pop(request.workspace_id, None)
         return await self.get(owner=request.owner, workspace_id=request.workspace_id)
 
+    async def _reserve_and_create(
+        self, request: LaunchRequest, image: str, publish_port: bool
+    ) -> tuple[list[Gpu], list[str], specs.WorkspaceSpec, str]:
+        """Reserve GPUs and create volumes and the container, under the reservation lock."""
+        async with self.allocator.reservation_lock():
+            gpus = await self._reserve_gpus(request)
+            created_volumes = await self._ensure_volumes(request)
+            spec = self._workspace_spec(request, image, gpus, publish_port=publish_port)
+            try:
+                container_id = await self.backend.create(specs.container_spec(spec))
+            except BaseException:
+                await self._remove_volumes(v for v in created_volumes if v == spec_work_volume(request))
+                raise
+        return gpus, created_volumes, spec, container_id
+
     async def _check_name_free(self, request: LaunchRequest) -> None:
         for other in await self.list(owner=request.owner):
             if other.name == request.name and other.id != request.workspace_id and other.status is not Status.FAILED:
@@ -381,9 +443,7 @@ class WorkspaceManager(LoggingConfigurable):
 
     async def _image_for(self, request: LaunchRequest, report: PhaseReporter) -> str:
         if request.snapshot is not None:
-            labels = await self.backend.image_labels(request.snapshot)
-            if labels is None or labels.get(specs.label("owner")) != request.owner:
-                raise NotFound(f"no snapshot {request.snapshot!r} of yours; list them with 'workspace-launcher images list'")
+            labels = await self._snapshot_labels(request)
             if self.builder.require_pinned_images:
                 check_launch(labels, self.builder.lock(), labels.get(specs.label("profile"), request.profile.name))
             return request.snapshot
@@ -393,6 +453,21 @@ class WorkspaceManager(LoggingConfigurable):
         if self.builder.require_pinned_images:  # an image built before the lock changed
             check_launch(await self.backend.image_labels(built.tag), self.builder.lock(), request.profile)
         return built.tag
+
+    async def _snapshot_labels(self, request: LaunchRequest) -> dict[str, str]:
+        """The labels of the owner's snapshot; NotFound for unknown images and others' snapshots
+        (those hold another user's home) alike."""
+        labels = await self.backend.image_labels(request.snapshot) if request.snapshot else None
+        if (
+            labels is None
+            or labels.get(specs.label("role")) != "snapshot"
+            or labels.get(specs.label("owner")) != request.owner
+        ):
+            raise NotFound(
+                f"no snapshot {request.snapshot!r} of yours; list them with 'workspace-launcher images list'",
+                field="snapshot",
+            )
+        return labels
 
     async def _reserve_gpus(self, request: LaunchRequest) -> list[Gpu]:
         if request.gpus.kind == "none":
@@ -445,6 +520,7 @@ class WorkspaceManager(LoggingConfigurable):
             gpu_group_ids=tuple(render_group_ids()) if any(g.vendor == "amd" for g in gpus) else (),
             version=__version__,
             publish_port=publish_port,
+            launch_deadline=time.time() + self.launch_timeout,
         )
 
     def workspace_base_url(self, workspace_id: str) -> str:
@@ -515,7 +591,14 @@ class WorkspaceManager(LoggingConfigurable):
         return workspace, workspace.container_id
 
     async def stop(self, *, owner: str | None, workspace_id: str) -> Workspace:
-        """Stop the container; its GPUs are free for others, its volumes and token stay."""
+        """Stop the container; its GPUs are free for others, its volumes and token stay.
+
+        A launch in flight is cancelled instead: what it made is removed and it ends failed."""
+        workspace = await self.get(owner=owner, workspace_id=workspace_id)
+        if await self.cancel_launch(workspace_id):
+            workspace.error = workspace.message = "stopped during its launch; launch it again, or delete it"
+            self._announce(workspace, Status.FAILED, workspace.message)
+            return workspace
         _, container_id = await self._container_of(owner, workspace_id)
         self._forget_connection(workspace_id)
         self.sessions.revoke(workspace_id)
@@ -530,6 +613,8 @@ class WorkspaceManager(LoggingConfigurable):
         if workspace.status is Status.RUNNING:
             return workspace
         self._forget_connection(workspace_id)  # a start is a new generation: no stale upstream
+        before = await self.backend.inspect(container_id)
+        self.datasets.recheck_binds((before or {}).get("Mounts") or [])
         async with self.allocator.reservation_lock():
             held = specs.gpus_held(await self.backend.list_workspaces(), exclude=workspace_id)
             busy = busy_gpus(workspace.gpus, held)
@@ -548,25 +633,48 @@ class WorkspaceManager(LoggingConfigurable):
         return workspace
 
     async def delete(self, *, owner: str | None, workspace_id: str, purge: bool = False) -> list[str]:
-        """Remove the container; with ``purge`` also its work volume and the owner's model
-        volume (the latter only when no other workspace uses it). Returns removed volumes."""
+        """Remove the container (cancelling its launch if one is in flight); with ``purge`` also
+        its own work volume. The owner's model volume is never touched here (see
+        remove_model_volume). Returns the removed volumes."""
         workspace = await self.get(owner=owner, workspace_id=workspace_id)
+        await self.cancel_launch(workspace_id)
         self._launches.pop(workspace_id, None)
         self._forget_connection(workspace_id)
         self.sessions.revoke(workspace_id)
-        if workspace.container_id is not None:
-            await self.backend.remove(workspace.container_id)
-        self._announce(workspace, Status.DELETED, "deleted" + (" with its volumes" if purge else ", volumes kept"))
+        for attrs in await self.backend.list_workspaces(workspace_id=workspace_id):
+            await self.backend.remove(attrs["Id"])
+        self._announce(workspace, Status.DELETED, "deleted" + (" with its work volume" if purge else ", volumes kept"))
         if not purge:
             return []
-        removed = []
-        for name in (specs.work_volume_name(workspace_id), specs.model_volume_name(owner_slug(workspace.owner))):
-            try:
-                if await self.backend.remove_volume(name):
-                    removed.append(name)
-            except Exception as e:  # still mounted by another workspace: keep it
-                self.log.info("kept volume %s, still in use: %s", name, e)
-        return removed
+        name = specs.work_volume_name(workspace_id)
+        try:
+            return [name] if await self.backend.remove_volume(name) else []
+        except LauncherError:
+            raise
+        except Exception as e:  # mounted by a container started from it by hand: keep it
+            self.log.info("kept volume %s, still in use: %s", name, e)
+            return []
+
+    async def remove_model_volume(self, *, owner: str) -> str:
+        """Delete the owner's model volume: every model they saved under /models. Refused while
+        any workspace of theirs exists (running, stopped or launching)."""
+        name = specs.model_volume_name(owner_slug(owner))
+        remaining = await self.list(owner=owner)
+        if remaining:
+            names = ", ".join(f"{w.name} ({w.id}, {w.status.value})" for w in remaining)
+            raise Conflict(
+                f"{owner} still has workspaces that mount {name}: {names}; delete them first",
+                field="owner",
+            )
+        try:
+            removed = await self.backend.remove_volume(name)
+        except LauncherError:
+            raise
+        except Exception as e:  # mounted by a container outside the launcher
+            raise Conflict(f"volume {name} is in use outside the launcher: {e}") from e
+        if not removed:
+            raise NotFound(f"{owner} has no model volume ({name})", field="owner")
+        return name
 
     async def logs(self, *, owner: str | None, workspace_id: str, tail: int = 200) -> str:
         if isinstance(tail, bool) or not isinstance(tail, int) or tail <= 0:
@@ -621,6 +729,10 @@ class WorkspaceManager(LoggingConfigurable):
     def _forget_connection(self, workspace_id: str) -> None:
         for key in [k for k in self._connections if k[1] == workspace_id]:
             del self._connections[key]
+
+
+def spec_work_volume(request: LaunchRequest) -> str:
+    return specs.work_volume_name(request.workspace_id)
 
 
 def _owner_of(containers: list[dict], workspace_id: str) -> str | None:

@@ -33,7 +33,7 @@ export namespace CommandIDs {
 
 /** The phases of a workspace; `deleted` only appears in events. */
 export type WorkspaceStatus =
-  'pending' | 'building' | 'starting' | 'running' | 'stopped' | 'failed';
+  'pending' | 'building' | 'starting' | 'running' | 'paused' | 'stopped' | 'failed';
 
 /** Phases of a launch still in flight. */
 export const IN_FLIGHT: ReadonlySet<string> = new Set(['pending', 'building', 'starting']);

@@ -103,7 +103,7 @@ def test_minimal_builds_with_labels_then_is_reused(engine, docker_client):
     ).decode()
     lines = out.split()
     assert lines[:2] == ["1000", "100"]
-    assert ("ca" in lines) == bool(builder.extra_ca_bundle)
+    assert ("ca" in lines) == bool(builder.build_ca_bundle)
     assert lines.count("1000:100") == 4
 
 

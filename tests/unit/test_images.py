@@ -12,7 +12,8 @@ import pytest
 from docker.errors import ImageNotFound
 from traitlets.config import Config
 
-from workspace_launcher import bootstrap
+from workspace_launcher import bootstrap, images
+from workspace_launcher.build_stream import explain_build_error
 from workspace_launcher.backends.docker import DockerEngine
 from workspace_launcher.errors import ConfigError, ImageBuildError
 from workspace_launcher.images import (
@@ -89,7 +90,7 @@ def test_build_arg_order_does_not_matter(context):
 
 def test_render_without_ca_or_wheelhouse(context, tmp_path):
     dest = tmp_path / "out"
-    builder().render_context(context, dest)
+    builder(trust_host_ca=False).render_context(context, dest)
     assert (dest / "build-ca.crt").read_bytes() == b""
     assert (dest / "wheels").is_dir() and not any((dest / "wheels").iterdir())
     assert (dest / "Dockerfile").read_text() == (context / "Dockerfile").read_text()
@@ -517,3 +518,25 @@ def test_labels_record_the_base_digest_and_id(context):
     labels = api.built[0]["labels"]
     assert labels["workspace-launcher.base-digest"] == BASE["Id"] == labels["workspace-launcher.base-id"]
     assert labels["workspace-launcher.base-image"] == "workspace-launcher/base:bookworm"
+
+
+# -- trusting the host's CA store --------------------------------------------------------------
+
+def test_builds_trust_the_host_ca_store_by_default(monkeypatch, tmp_path):
+    store = tmp_path / "host-ca.crt"
+    store.write_bytes(PEM)
+    monkeypatch.setattr(images, "HOST_CA_STORES", ("/nonexistent/ca.crt", str(store)))
+    assert builder().build_ca_bundle == str(store)
+    assert builder(trust_host_ca=False).build_ca_bundle == ""
+    own = tmp_path / "own.pem"
+    own.write_bytes(PEM)
+    assert builder(extra_ca_bundle=str(own)).build_ca_bundle == str(own)
+    monkeypatch.setattr(images, "HOST_CA_STORES", ("/nonexistent/ca.crt",))
+    assert builder().build_ca_bundle == ""
+
+
+def test_a_tls_build_failure_names_the_setting():
+    tail = ["Collecting numpy", "SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] ...'))"]
+    explained = explain_build_error("The command returned a non-zero code: 1", tail)
+    assert "ImageBuilder.extra_ca_bundle" in explained and "TLS" in explained
+    assert explain_build_error("no space left on device", ["Step 3/9"]) == "no space left on device"

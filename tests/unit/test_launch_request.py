@@ -62,6 +62,18 @@ def test_a_good_request_is_fully_resolved(manager):
         ({"memory": "16g"}, "memory", "admin's limit"),
         ({"memory": "1g", "shm_size": "2g"}, "shm_size", "larger than memory"),
         ({"snapshot": 5}, "snapshot", "image reference"),
+        # Values the engine would refuse, or silently read as "no limit" (NanoCpus=0).
+        ({"cpus": 1e-10}, "cpus", "minimum of 0.01"),
+        ({"cpus": "0.009"}, "cpus", "minimum of 0.01"),
+        ({"cpus": float("inf")}, "cpus", "finite"),
+        ({"cpus": "nan"}, "cpus", "finite"),
+        ({"cpus": 10**400}, "cpus", "more than"),
+        ({"memory": "1" * 300}, "memory", "not a size"),
+        ({"memory": 10**30}, "memory", "larger than the engine"),
+        ({"memory": "99999999999t"}, "memory", "larger than the engine"),
+        ({"memory": "1m"}, "memory", "minimum of 6 MiB"),
+        ({"shm_size": "99999t"}, "shm_size", "admin's limit"),
+        ({"shm_size": 2**64}, "shm_size", "larger than the engine"),
     ],
 )
 def test_bad_fields(manager, fields, field, words):
@@ -75,3 +87,20 @@ def test_bad_fields(manager, fields, field, words):
 def test_workspace_urls_live_under_the_host_base_url(manager):
     manager.base_url = "/user/alice"
     assert manager.workspace_base_url("0123456789ab") == "/user/alice/workspace-launcher/workspaces/0123456789ab/"
+
+
+def test_shm_is_capped_by_the_admin_even_without_a_memory_limit(manager):
+    manager.max_shm_size = "2g"
+    assert manager.validate_launch(owner="alice", profile="minimal", shm_size="2g").limits.shm_size == 2 * 1024**3
+    with pytest.raises(InvalidRequest, match="admin's limit of 2g") as info:
+        manager.validate_launch(owner="alice", profile="minimal", shm_size="3g")
+    assert info.value.field == "shm_size"
+
+
+def test_the_smallest_cpu_limit_reaches_the_engine_as_a_limit(manager):
+    from workspace_launcher.backends import spec as specs
+
+    request = manager.validate_launch(owner="alice", profile="minimal", cpus=0.01)
+    assert request.limits.cpus == 0.01
+    spec = manager._workspace_spec(request, "img", [], publish_port=False)
+    assert specs.container_spec(spec)["nano_cpus"] == 10_000_000

@@ -6,8 +6,11 @@ workspace's security and resources is decided here, in one place, where a test c
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from docker.types import DeviceRequest, Mount
 
@@ -19,10 +22,16 @@ JUPYTER_PORT = 8888
 LABEL = "workspace-launcher"
 MANAGED_LABEL = f"{LABEL}.id"
 NETWORK_NAME = "workspace-launcher"
+#: Jupyter's runtime files (server info with the live token, the cookie secret) live on a
+#: tmpfs here, so neither reaches a snapshot's committed layer.
+RUNTIME_DIR = "/run/jupyter"
 #: Environment variables never copied into a snapshot image or a log.
 SECRET_ENV = ("JUPYTER_TOKEN",)
-#: Container states in which a workspace holds its GPUs.
+#: Container states in which a workspace holds its GPUs (a "created" one only until its
+#: launch deadline: after it, the launch was abandoned, see launch_abandoned()).
 HOLDING_STATES = ("created", "running", "restarting", "paused")
+#: Seconds a container without a deadline label may stay "created" before it counts as abandoned.
+DEFAULT_LAUNCH_GRACE = 600.0
 
 
 def label(key: str) -> str:
@@ -78,6 +87,8 @@ class WorkspaceSpec:
     version: str = ""
     #: Publish Jupyter's port on 127.0.0.1, for hosts that cannot reach the network (upstream.py).
     publish_port: bool = True
+    #: Epoch seconds after which a container still "created" is an abandoned launch.
+    launch_deadline: float = 0.0
 
 
 def container_name(workspace_id: str) -> str:
@@ -125,6 +136,7 @@ def workspace_labels(spec: WorkspaceSpec) -> dict[str, str]:
         label("base-url"): spec.base_url,
         label("version"): spec.version,
         label("open-demo"): "1" if spec.open_demo else "",
+        label("launch-deadline"): f"{spec.launch_deadline:.0f}",
     }
     return labels
 
@@ -161,6 +173,7 @@ def container_spec(spec: WorkspaceSpec) -> dict:
     environment.update(
         {
             "JUPYTER_TOKEN": spec.token,
+            "JUPYTER_RUNTIME_DIR": RUNTIME_DIR,
             "WORKSPACE_ID": spec.workspace_id,
             "WORKSPACE_NAME": spec.name,
         }
@@ -179,6 +192,7 @@ def container_spec(spec: WorkspaceSpec) -> dict:
         "security_opt": ["no-new-privileges:true"],
         "privileged": False,
         "shm_size": spec.limits.shm_size,
+        "tmpfs": {RUNTIME_DIR: "rw,nosuid,nodev,noexec,size=16m,uid=1000,gid=100,mode=0700"},
         "detach": True,
     }
     if spec.limits.cpus:
@@ -234,16 +248,49 @@ def snapshot_labels(container_labels: Mapping[str, str], *, created: str) -> dic
     return labels
 
 
-def gpus_held(containers: Iterable[Mapping], *, exclude: str | None = None) -> dict[str, list[str]]:
+def launch_abandoned(attrs: Mapping, *, now: float) -> bool:
+    """A container still "created" after its launch deadline: the host server that launched it
+    stopped (or lost it) before starting it, and no live manager will. Decided from the
+    container alone, so every host server sharing the engine agrees."""
+    if attrs["State"]["Status"] != "created":
+        return False
+    try:
+        deadline = float(attrs["Config"]["Labels"].get(label("launch-deadline")) or 0)
+    except ValueError:
+        deadline = 0.0
+    if not deadline:
+        deadline = _created_epoch(attrs) + DEFAULT_LAUNCH_GRACE
+    return now > deadline
+
+
+def _created_epoch(attrs: Mapping) -> float:
+    created = str(attrs.get("Created") or "")
+    # The engine writes nanoseconds, which fromisoformat refuses: keep seconds.
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", created)
+    if not match:
+        return 0.0
+    return datetime.fromisoformat(match.group(1)).replace(tzinfo=timezone.utc).timestamp()
+
+
+def holds_gpus(attrs: Mapping, *, now: float) -> bool:
+    """Whether a workspace container keeps its GPUs from others now."""
+    return attrs["State"]["Status"] in HOLDING_STATES and not launch_abandoned(attrs, now=now)
+
+
+def gpus_held(
+    containers: Iterable[Mapping], *, exclude: str | None = None, now: float | None = None
+) -> dict[str, list[str]]:
     """GPU uuid -> ids of the workspaces holding it, read from containers' labels.
 
-    Stopped workspaces hold nothing; a created-but-not-started one does (it is starting).
+    Stopped workspaces hold nothing; a created-but-not-started one does (it is starting)
+    until its launch deadline passes.
     """
+    now = time.time() if now is None else now
     held: dict[str, list[str]] = {}
     for attrs in containers:
         labels = attrs["Config"]["Labels"]
         workspace_id = labels.get(MANAGED_LABEL)
-        if not workspace_id or workspace_id == exclude or attrs["State"]["Status"] not in HOLDING_STATES:
+        if not workspace_id or workspace_id == exclude or not holds_gpus(attrs, now=now):
             continue
         for uuid in filter(None, labels.get(label("gpus"), "").split(",")):
             held.setdefault(uuid, []).append(workspace_id)
