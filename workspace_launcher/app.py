@@ -77,5 +77,8 @@ class WorkspaceLauncherApp(ExtensionApp):
         from .proxy.client import close as close_proxy
 
         await self.culler.stop()
+        # Launches in flight are cancelled and their half-made containers removed: a launch no
+        # server owns would otherwise hold its GPUs until its deadline passes.
+        await self.settings["workspace_launcher_manager"].shutdown()
         await close_proxy()
         self.settings["workspace_launcher_manager"].engine.close()

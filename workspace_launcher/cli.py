@@ -369,13 +369,15 @@ _workspace_action("start", "Start a stopped workspace on the same GPUs.", "start
 
 @workspaces.command("rm")
 @click.argument("workspace_id")
-@click.option("--purge", is_flag=True, help="Also delete the work volume and (if unused) the model volume.")
+@click.option("--purge", is_flag=True, help="Also delete its work volume (never the model volume: see 'models rm').")
 @click.pass_obj
 @handles_errors
 def rm_command(obj: Context, workspace_id: str, purge: bool) -> None:
-    """Delete a workspace. Its work and model volumes are kept unless --purge."""
+    """Delete a workspace. Its work volume is kept unless --purge; the owner's model volume
+    always stays ('workspace-launcher models rm OWNER' deletes it)."""
     removed = asyncio.run(obj.manager.delete(owner=obj.owner, workspace_id=workspace_id, purge=purge))
-    out.print(f"{workspace_id} deleted" + (f"; removed volumes: {', '.join(removed)}" if removed else "; volumes kept"))
+    out.print(f"{workspace_id} deleted" + (f"; removed volume: {', '.join(removed)}" if removed else "; volumes kept")
+              + "; the model volume stays")
 
 
 @workspaces.command("logs")
@@ -398,5 +400,10 @@ def snapshot_command(obj: Context, workspace_id: str, tag: str | None) -> None:
     out.print(asyncio.run(obj.manager.snapshot(owner=obj.owner, workspace_id=workspace_id, tag=tag)))
 
 
+from . import cli_models  # noqa: E402,F401  (registers the `models` group on main)
+
 if __name__ == "__main__":  # pragma: no cover
-    main(prog_name=os.path.basename(sys.argv[0]))
+    # Run as `python -m`, this file is __main__: use the package's group, which has every command.
+    from workspace_launcher.cli import main as package_main
+
+    package_main(prog_name="workspace-launcher")

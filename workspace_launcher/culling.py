@@ -60,6 +60,7 @@ class IdleCuller(LoggingConfigurable):
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+            await asyncio.wait([self._task])  # a stop it is making finishes or is cancelled
             self._task = None
 
     async def _run(self, owner: str) -> None:

@@ -70,6 +70,12 @@ class LauncherContext:
         return self.settings["workspace_launcher_owner"]  # type: ignore[attr-defined]
 
 
+def allowed_methods(handler: type[web.RequestHandler]) -> list[str]:
+    """The HTTP methods a handler class implements (tornado's defaults answer 405)."""
+    return [m for m in handler.SUPPORTED_METHODS
+            if getattr(handler, m.lower(), None) is not getattr(web.RequestHandler, m.lower(), None)]
+
+
 class LauncherHandler(LauncherContext, APIHandler):
     """Authenticated JSON handler with the manager and the owner at hand."""
 
@@ -81,6 +87,11 @@ class LauncherHandler(LauncherContext, APIHandler):
             raise web.HTTPError(403)
         if len(self.request.body or b"") > MAX_BODY_BYTES:
             raise web.HTTPError(413, f"the request body is over {MAX_BODY_BYTES // 1024} KiB; launch and snapshot requests are small JSON objects")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:  # RFC 9110: a 405 names the methods the route has
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))
+        super().write_error(status_code, **kwargs)
 
     def json_body(self, *, required: bool = True) -> dict:
         if not self.request.body:

@@ -25,11 +25,17 @@ MAX_SIZE = 2**63 - 1
 MIN_CPUS = 0.01
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """A user's value as quoted in a message: short, so an error never echoes a whole body."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def validate_name(value: object, *, field: str = "name") -> str:
     """A profile, dataset or workspace name: 1-63 lowercase letters, digits and inner hyphens."""
     if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise InvalidRequest(
-            f"{field} {value!r} is not valid: use 1-63 lowercase letters, digits and hyphens, "
+            f"{field} {shown(value)} is not valid: use 1-63 lowercase letters, digits and hyphens, "
             "starting and ending with a letter or digit (e.g. 'my-experiment-2')",
             field=field,
         )
@@ -39,8 +45,9 @@ def validate_name(value: object, *, field: str = "name") -> str:
 def validate_workspace_id(value: object) -> str:
     """Workspace ids are 12 lowercase hex digits, as the launcher generates them."""
     if not isinstance(value, str) or not _WORKSPACE_ID_RE.fullmatch(value):
+        # Not echoed: it arrives in a URL, where anything can be put.
         raise InvalidRequest(
-            f"workspace id {value!r} is not valid: ids are 12 hex digits, as listed by "
+            "the workspace id is not valid: ids are 12 hex digits, as listed by "
             "'workspace-launcher workspaces list'",
             field="id",
         )
@@ -73,9 +80,8 @@ def parse_size(value: object, *, field: str) -> int:
     elif isinstance(value, str) and (m := _SIZE_RE.match(value)):
         size = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
     else:
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         raise InvalidRequest(
-            f"{field} {shown} is not a size: write e.g. '512m', '4g' or a number of bytes",
+            f"{field} {shown(value)} is not a size: write e.g. '512m', '4g' or a number of bytes",
             field=field,
         )
     if size <= 0:
@@ -94,8 +100,7 @@ def parse_cpus(value: object, *, field: str = "cpus", available: int | None = No
     try:
         cpus = float(value)
     except (ValueError, OverflowError):
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-        raise InvalidRequest(f"{field} {shown} is not a number: write e.g. 2 or 0.5", field=field) from None
+        raise InvalidRequest(f"{field} {shown(value)} is not a number: write e.g. 2 or 0.5", field=field) from None
     if not math.isfinite(cpus) or not cpus > 0:
         raise InvalidRequest(f"{field} must be a finite number larger than zero", field=field)
     if int(cpus * 1e9) < int(MIN_CPUS * 1e9):

@@ -655,6 +655,21 @@ class WorkspaceManager(LoggingConfigurable):
             self.log.info("kept volume %s, still in use: %s", name, e)
             return []
 
+    async def model_volumes(self) -> list[dict]:
+        """Every owner's model volume: name, owner, and the workspaces that mount it."""
+        volumes = await self.backend.list_volumes({specs.label("role"): "models"})
+        users: dict[str, list[str]] = {}
+        for workspace in await self.list():
+            users.setdefault(specs.model_volume_name(owner_slug(workspace.owner)), []).append(workspace.id)
+        return sorted(
+            (
+                {"name": v["Name"], "owner": (v.get("Labels") or {}).get(specs.label("owner"), ""),
+                 "created": v.get("CreatedAt", ""), "workspaces": users.get(v["Name"], [])}
+                for v in volumes
+            ),
+            key=lambda v: v["owner"],
+        )
+
     async def remove_model_volume(self, *, owner: str) -> str:
         """Delete the owner's model volume: every model they saved under /models. Refused while
         any workspace of theirs exists (running, stopped or launching)."""

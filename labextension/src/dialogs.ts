@@ -42,15 +42,26 @@ class DeleteBody extends Widget implements Dialog.IBodyWidget<boolean> {
     this.node.appendChild(
       element('p', {
         text:
-          `Delete the workspace ${workspace.name}? Its container goes; its work volume and ` +
-          'your model volume are kept unless you tick the box below.'
+          `Delete the workspace ${workspace.name}? Its container goes; its work volume ` +
+          '(/home/jovyan/work) is kept unless you tick the box below.'
+      })
+    );
+    this.node.appendChild(
+      element('p', {
+        testid: 'wl-delete-models-kept',
+        text:
+          'Your model volume (/models, shared by all your workspaces) is always kept; ' +
+          'an admin removes it with "workspace-launcher models rm".'
       })
     );
     const label = element('label', { className: 'wl-Inline' });
     this._purge = element('input', { testid: 'wl-delete-purge' });
     this._purge.type = 'checkbox';
     this._purge.checked = false;
-    label.append(this._purge, ' Also delete the work and model volumes (cannot be undone)');
+    label.append(
+      this._purge,
+      ` Also delete the work volume of ${workspace.name}: its files in /home/jovyan/work (cannot be undone)`
+    );
     this.node.appendChild(label);
   }
 

@@ -262,7 +262,9 @@ export class WorkspacesPanel extends ReactWidget {
         if (answer !== null) {
           await this._api.remove(w.id, answer.purge);
           this._model.forget(w.id);
-          const kept = answer.purge ? 'with its volumes' : 'its volumes are kept';
+          const kept = answer.purge
+            ? 'with its work volume (your model volume is kept)'
+            : 'its volumes are kept';
           Notification.success(`Deleted ${w.name}; ${kept}.`, { autoClose: 5000 });
         }
         break;

@@ -206,6 +206,10 @@ def test_launch_use_stop_delete(lab, lab_server, browser, docker_client):
     purge = by_id(page, "wl-delete-purge")
     expect(purge).to_be_visible()
     expect(purge).not_to_be_checked()
+    # The box says exactly what goes: this workspace's work volume, never the model volume.
+    expect(page.locator("label", has=purge)).to_contain_text(f"work volume of {name}")
+    expect(page.locator("label", has=purge)).not_to_contain_text("model")
+    expect(by_id(page, "wl-delete-models-kept")).to_contain_text("/models")
     by_id(page, "wl-delete-confirm").click()
     expect(row).to_have_count(0, timeout=60_000)
     expect(page.locator(".Toastify__toast").filter(has_text=f"Deleted {name}; its volumes are kept")).to_be_visible()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 
@@ -146,12 +147,87 @@ async def test_non_json_bodies_are_400(jp_fetch):
         assert json.loads(response.body)["message"]
 
 
-async def test_unknown_and_malformed_ids(jp_fetch, jp_base_url):
+async def test_unknown_and_malformed_ids(jp_fetch, jp_base_url, jp_http_port, jp_auth_header):
     assert (await fetch_error(jp_fetch, *API, "workspaces", "0123456789ab")).code == 404
-    for bad in ("..", "%2e%2e", "127.0.0.1:22", "%3Cscript%3E"):
+    for bad in ("..", "%2e%2e", "127.0.0.1:22"):
         response = await fetch_error(jp_fetch, *API, "workspaces", bad)
         assert response.code in (400, 404)
-        assert b"<script>" not in response.body
+    # Sent as written (jp_fetch would encode the % again): the server decodes it to <script>.
+    client = AsyncHTTPClient()
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}workspace-launcher/api/workspaces/%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    for suffix in ("", "/logs", "/stop"):
+        method = "POST" if suffix == "/stop" else "GET"
+        response = await client.fetch(url + suffix, method=method, body=b"" if method == "POST" else None,
+                                      headers=jp_auth_header, raise_error=False)
+        assert response.code == 400, response.body
+        assert json.loads(response.body)["field"] == "id"
+        assert b"<script" not in response.body.lower() and b"alert" not in response.body
+
+
+def deeply_nested(depth: int = 20_000) -> str:  # deep, yet under the body limit
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "parts,method,params,body,field",
+    [
+        (("workspaces",), "POST", None, '{"profile": ' + deeply_nested() + "}", None),
+        (("workspaces", "0123456789ab", "snapshot"), "POST", None, '{"tag": ' + deeply_nested() + "}", None),
+        (("workspaces",), "POST", None, json.dumps({"profile": "minimal", "memory": "9" * 300}), "memory"),
+        (("workspaces",), "POST", None, '{"profile": "minimal", "memory": ' + "9" * 300 + "}", "memory"),
+        (("workspaces",), "POST", None, '{"profile": "minimal", "cpus": ' + "9" * 5000 + "}", None),
+        (("workspaces",), "POST", None, json.dumps({"profile": "minimal", "memory": "1m"}), "memory"),
+        (("workspaces",), "POST", None, json.dumps({"profile": "minimal", "memory": 2**64}), "memory"),
+        (("workspaces",), "POST", None, json.dumps({"profile": "minimal", "shm_size": "99999t"}), "shm_size"),
+        (("workspaces",), "POST", None, json.dumps({"profile": "minimal", "cpus": 1e-10}), "cpus"),
+        (("workspaces",), "POST", None, '{"profile": "minimal", "cpus": 1e999}', "cpus"),
+        (("workspaces", "0123456789ab", "logs"), "GET", {"tail": "²"}, None, "tail"),
+        (("workspaces", "0123456789ab", "logs"), "GET", {"tail": "9" * 5000}, None, "tail"),
+        (("workspaces", "0123456789ab", "logs"), "GET", {"tail": "0"}, None, "tail"),
+    ],
+)
+async def test_hostile_input_is_a_4xx_naming_the_field(jp_fetch, manager, test_owner, docker_client, parts, method, params, body, field):
+    response = await fetch_error(jp_fetch, *API, *parts, method=method, params=params or {}, body=body,
+                                 allow_nonstandard_methods=True)
+    assert response.code == 400, response.body[:300]
+    answer = json.loads(response.body)
+    assert answer["message"]
+    assert answer.get("field") == field
+    assert await manager.list(owner=test_owner) == []
+    assert docker_client.volumes.list(filters={"label": [f"workspace-launcher.owner={test_owner}"]}) == []
+
+
+async def test_bodies_over_the_limit_are_413(jp_fetch, manager, test_owner):
+    big = json.dumps({"profile": "minimal", "name": "x" * (64 * 1024)})
+    for parts in (("workspaces",), ("workspaces", "0123456789ab", "snapshot")):
+        response = await fetch_error(jp_fetch, *API, *parts, method="POST", body=big)
+        assert response.code == 413
+        assert "64 KiB" in json.loads(response.body)["message"]
+    assert await manager.list(owner=test_owner) == []
+    # Just under the limit is read (and refused for its content, not its size).
+    response = await fetch_error(jp_fetch, *API, "workspaces", method="POST",
+                                 body=json.dumps({"profile": "minimal", "name": "x" * 60_000}))
+    assert response.code == 400 and json.loads(response.body)["field"] == "name"
+
+
+async def test_an_unknown_or_foreign_snapshot_is_refused_at_request_time(jp_fetch, manager, test_owner, docker_client, minimal_image):
+    """Nothing is accepted and built in the background: the image holds another user's home."""
+    foreign = "workspace-launcher/snapshot-someone-else:wltest-foreign"
+    docker_client.images.build(
+        fileobj=io.BytesIO(f"FROM {minimal_image.tag}\nLABEL workspace-launcher.role=snapshot "
+                           "workspace-launcher.owner=someone-else\n".encode()),
+        tag=foreign, rm=True,
+    )
+    try:
+        for reference in ("workspace-launcher/snapshot-nobody:never", foreign, minimal_image.tag):
+            response = await fetch_error(jp_fetch, *API, "workspaces", method="POST",
+                                         body=json.dumps({"profile": "minimal", "snapshot": reference}))
+            assert response.code == 404, reference
+            assert json.loads(response.body)["field"] == "snapshot"
+        assert await manager.list(owner=test_owner) == []
+        assert docker_client.containers.list(all=True, filters={"label": [f"workspace-launcher.owner={test_owner}"]}) == []
+    finally:
+        docker_client.images.remove(foreign, force=True)
 
 
 async def subscribe(jp_ws_fetch):

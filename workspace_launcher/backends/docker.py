@@ -25,6 +25,7 @@ from docker.errors import APIError, DockerException, NotFound
 
 from ..errors import EngineUnavailable, GpuRuntimeMissing, LaunchFailed
 from . import spec as specs
+from .firewall import Firewall, Outcome, WorkspaceNetwork, protect
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -77,16 +78,32 @@ def is_gpu_driver_error(error: APIError) -> bool:
 class DockerBackend:
     """Workspace containers, volumes and the workspace network on one Docker engine."""
 
-    def __init__(self, engine: DockerEngine) -> None:
+    def __init__(self, engine: DockerEngine, *, network: WorkspaceNetwork | None = None,
+                 parent=None, firewall: Firewall | None = None) -> None:
         self.engine = engine
+        #: The admin's network settings (WorkspaceNetwork.*, read from ``parent``'s config).
+        self.network = network if network is not None else WorkspaceNetwork(parent=parent)
+        self.firewall = firewall or Firewall()
+        self._said: set[str] = set()  # findings already logged (once each, not at every launch)
 
     # -- network and volumes ------------------------------------------------------------
     async def ensure_network(self) -> Mapping:
-        """The workspace network's attrs, the network made first if missing."""
-        wanted = specs.network_spec()
+        """The workspace network's attrs, the network made first if missing; its firewall rules
+        installed or refreshed (see :meth:`protect_network`)."""
+        attrs = await self._find_or_create_network()
+        await self.protect_network(attrs)
+        return attrs
+
+    async def _find_or_create_network(self) -> Mapping:
+        wanted = specs.network_spec(bridge_name=self.network.bridge_name, internal=self.network.internal)
         # Looked up first: older engines do not refuse a second network with the same name.
         existing = await self.engine.call(self.engine.client.networks.list, names=[wanted["name"]])
         if found := next((n for n in existing if n.name == wanted["name"]), None):
+            if bool(found.attrs.get("Internal")) != wanted["internal"]:
+                self._say_once("warning", (
+                    f"the workspace network exists with internal={bool(found.attrs.get('Internal'))}, but "
+                    f"WorkspaceNetwork.internal is {wanted['internal']}: remove it with no workspace running "
+                    f"('docker network rm {wanted['name']}'); the next launch recreates it"))
             return found.attrs
         try:
             return (await self.engine.call(self.engine.client.networks.create, **wanted)).attrs
@@ -94,6 +111,28 @@ class DockerBackend:
             if e.status_code != 409:  # another host server made it first
                 raise
         return await self.engine.call(self.engine.client.api.inspect_network, wanted["name"])
+
+    async def protect_network(self, attrs: Mapping) -> Outcome:
+        """Install or refresh the rules that keep workspaces off this host, the metadata address
+        and the admin's blocked ranges (one ``iptables-save`` when they are in place already).
+        Skipped, with a log line, where the engine is not local or iptables may not be run:
+        a launch never fails for it (``workspace-launcher doctor`` reports it)."""
+        outcome = await asyncio.to_thread(
+            protect, self.network, attrs, engine_url=str(getattr(self.engine.api, "base_url", "")),
+            firewall=self.firewall,
+        )
+        if outcome.level == "unavailable":
+            self._say_once("warning", f"workspace firewall not in place: {outcome.message}")
+        elif outcome.level == "skipped":
+            self._say_once("info", f"workspace firewall: {outcome.message}")
+        elif outcome.applied:
+            self.network.log.info("workspace firewall: %s (%s)", outcome.message, "; ".join(outcome.applied))
+        return outcome
+
+    def _say_once(self, level: str, message: str) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            getattr(self.network.log, level)("workspace_launcher: %s", message)
 
     async def ensure_volume(self, name: str, labels: Mapping[str, str]) -> bool:
         """Create the volume unless it exists; True when this call created it."""
@@ -112,6 +151,12 @@ class DockerBackend:
             return False
         await self.engine.call(volume.remove)
         return True
+
+    async def list_volumes(self, labels: Mapping[str, str]) -> list[dict]:
+        """Attrs of the volumes carrying every one of ``labels``."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        volumes = await self.engine.call(self.engine.client.volumes.list, filters=filters)
+        return [v.attrs for v in volumes]
 
     async def volume_exists(self, name: str) -> bool:
         try:

@@ -22,6 +22,8 @@ JUPYTER_PORT = 8888
 LABEL = "workspace-launcher"
 MANAGED_LABEL = f"{LABEL}.id"
 NETWORK_NAME = "workspace-launcher"
+#: The workspace network's bridge interface on the host, which the firewall rules match.
+BRIDGE_NAME = "wl-workspaces"
 #: Jupyter's runtime files (server info with the live token, the cookie secret) live on a
 #: tmpfs here, so neither reaches a snapshot's committed layer.
 RUNTIME_DIR = "/run/jupyter"
@@ -207,12 +209,18 @@ def container_spec(spec: WorkspaceSpec) -> dict:
     return kwargs
 
 
-def network_spec() -> dict:
-    """The dedicated bridge: workspaces cannot talk to each other (no inter-container traffic)."""
+def network_spec(*, bridge_name: str = BRIDGE_NAME, internal: bool = False, name: str = NETWORK_NAME) -> dict:
+    """The dedicated bridge: workspaces cannot talk to each other (no inter-container traffic);
+    its host interface has a fixed name, which the firewall rules match (backends/firewall.py);
+    ``internal``: no route out at all."""
     return {
-        "name": NETWORK_NAME,
+        "name": name,
         "driver": "bridge",
-        "options": {"com.docker.network.bridge.enable_icc": "false"},
+        "internal": internal,
+        "options": {
+            "com.docker.network.bridge.enable_icc": "false",
+            "com.docker.network.bridge.name": bridge_name,
+        },
         "labels": {label("role"): "network"},
     }
 

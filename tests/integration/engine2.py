@@ -1,0 +1,298 @@
+"""A second, real Docker engine on this host, whose GPU containers start: for the concurrency and
+fault tests, so the suite's main engine (GPU-less on purpose, for the "no runtime" tests) is
+never stopped, restarted or given a GPU driver.
+
+dockerd registers its NVIDIA device driver at start-up when an executable named
+``nvidia-container-runtime-hook`` is on its ``PATH``; for a device request naming GPUs ``A,B`` it
+then sets ``NVIDIA_VISIBLE_DEVICES=A,B`` in the container's process environment and runs that
+hook as an OCI prestart hook. The stand-in hook here records the OCI state it is given (one JSON
+line per container start, in ``hook-calls.jsonl``) and exits 0, so GPU workspaces start on a
+GPU-less machine. The engine has its own socket, data-root, exec-root and pidfile, a bridge of
+its own (``wl-e2``; never ``--bridge=none``, which deletes the host's ``docker0``), no iptables
+rules (``--iptables=false``) and its own address pool for user networks, so nothing of the main
+engine's networking is touched.
+
+Images are moved in from the main engine with ``docker save | docker load`` (no registry here).
+
+The fixture ``engine2`` starts it when it is not already answering (reusing a running one, and
+then leaving it running), and at the end of the session stops what it started and removes its
+bridge and directories. Needs root, ``dockerd``, the ``docker`` client and ``ip`` (iproute2):
+``scripts/test.sh`` installs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+import requests
+
+E2_DIR = Path(os.environ.get("WORKSPACE_LAUNCHER_TEST_E2_DIR", "/var/tmp/workspace-launcher-e2"))
+BRIDGE = "wl-e2"
+BRIDGE_ADDRESS = "10.199.0.1/24"
+#: User networks of the second engine (the workspace network) come from here: a /24 each.
+ADDRESS_POOL = "base=10.199.64.0/18,size=24"
+HOOK_NAME = "nvidia-container-runtime-hook"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+
+
+def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=120)
+
+
+class SecondEngine:
+    """One extra dockerd, by its directory; start, stop and restart it by its own pid."""
+
+    def __init__(self, root: Path = E2_DIR) -> None:
+        self.root = root
+        self.socket = root / "docker.sock"
+        self.data_root = root / "data"
+        self.exec_root = root / "exec"
+        self.pidfile = root / "docker.pid"
+        self.hook_dir = root / "hook"
+        self.hook_log = root / "hook-calls.jsonl"
+        self.log = root / "dockerd.log"
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """An environment reaching this engine, with the stand-in hook on PATH (the product's
+        ``has_nvidia_runtime`` looks for the hook on the host server's PATH too)."""
+        env = dict(os.environ if base is None else base)
+        env["DOCKER_HOST"] = self.url
+        env["PATH"] = f"{self.hook_dir}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+        return env
+
+    def client(self, timeout: int = 120) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.url, timeout=timeout)
+
+    # -- state ------------------------------------------------------------------------------
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            with contextlib.closing(self.client(timeout=5)) as client:
+                return bool(client.ping())
+        except (docker.errors.DockerException, requests.RequestException):
+            return False
+
+    # -- set-up -----------------------------------------------------------------------------
+    def _write_hook(self) -> None:
+        self.hook_dir.mkdir(parents=True, exist_ok=True)
+        hook = self.hook_dir / HOOK_NAME
+        hook.write_text(
+            "#!/bin/sh\n"
+            "# Stand-in for the NVIDIA prestart hook (tests only): records the OCI state, succeeds.\n"
+            'state="$(cat)"\n'
+            f"printf '%s\\n' \"$state\" >> '{self.hook_log}'\n"
+            "exit 0\n"
+        )
+        hook.chmod(0o755)
+
+    def _ensure_bridge(self) -> None:
+        if _run("ip", "link", "show", BRIDGE, check=False).returncode != 0:
+            _run("ip", "link", "add", BRIDGE, "type", "bridge")
+        _run("ip", "addr", "replace", BRIDGE_ADDRESS, "dev", BRIDGE)
+        _run("ip", "link", "set", BRIDGE, "up")
+
+    def start(self) -> None:
+        """Start dockerd (it must not be running) and wait until it answers."""
+        for tool in ("dockerd", "docker", "ip"):
+            if shutil.which(tool) is None:
+                pytest.fail(f"{tool} is missing: the second engine needs dockerd, the docker client and "
+                            "iproute2 (scripts/test.sh installs them)")
+        if os.geteuid() != 0:
+            pytest.fail("the second Docker engine needs root (scripts/test.sh runs the suite as root)")
+        assert self.pid() is None, f"a dockerd already runs with {self.pidfile}"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._write_hook()
+        self._ensure_bridge()
+        self.pidfile.unlink(missing_ok=True)
+        self.socket.unlink(missing_ok=True)
+        args = [
+            "dockerd",
+            "-H", self.url,
+            "--data-root", str(self.data_root),
+            "--exec-root", str(self.exec_root),
+            "--pidfile", str(self.pidfile),
+            f"--bridge={BRIDGE}",
+            "--iptables=false",
+            "--default-address-pool", ADDRESS_POOL,
+        ]
+        with open(self.log, "ab") as out:
+            self._process = subprocess.Popen(
+                args, env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.answers():
+            if self._process.poll() is not None:
+                pytest.fail(f"the second dockerd exited ({self._process.returncode}):\n{self._log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the second dockerd did not answer in {START_TIMEOUT:.0f} s:\n{self._log_tail()}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Stop dockerd by its pid (SIGTERM: it stops its containers first) and wait."""
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while self.pid() is not None or self.socket.exists():
+            if self._process is not None and self._process.pid == pid and self._process.poll() is not None:
+                break  # reaped: our child
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                time.sleep(1)
+                break
+            time.sleep(0.1)
+        if self._process is not None and self._process.pid == pid:
+            self._process.wait(timeout=10)
+            self._process = None
+        self.socket.unlink(missing_ok=True)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    # -- images -----------------------------------------------------------------------------
+    def load_images(self, tags: list[str]) -> None:
+        """Copy images (their tags, ids and labels unchanged) from the main engine."""
+        with contextlib.closing(self.client()) as client:
+            missing = []
+            for tag in tags:
+                try:
+                    client.images.get(tag)
+                except docker.errors.ImageNotFound:
+                    missing.append(tag)
+        if not missing:
+            return
+        main_env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+        save = subprocess.Popen(["docker", "save", *missing], stdout=subprocess.PIPE, env=main_env)
+        try:
+            load = subprocess.run(["docker", "-H", self.url, "load", "-q"], stdin=save.stdout,
+                                  capture_output=True, text=True, timeout=600)
+        finally:
+            assert save.stdout is not None
+            save.stdout.close()
+            save.wait(timeout=600)
+        assert save.returncode == 0 and load.returncode == 0, f"docker save|load failed: {load.stderr}"
+
+    # -- clean-up ---------------------------------------------------------------------------
+    def remove_everything(self) -> None:
+        """Containers, user networks (their host bridges go with them) and volumes."""
+        with contextlib.closing(self.client()) as client:
+            for container in client.containers.list(all=True):
+                container.remove(force=True)
+            for network in client.networks.list():
+                if network.name not in ("bridge", "host", "none"):
+                    network.remove()
+            for volume in client.volumes.list():
+                volume.remove(force=True)
+
+    def teardown(self) -> None:
+        """Stop it, remove its bridge and its directories."""
+        if self.answers():
+            self.remove_everything()
+        self.stop()
+        _run("ip", "link", "del", BRIDGE, check=False)
+        self._remove_root()
+
+    def _remove_root(self) -> None:
+        # dockerd unmounts what it mounted when it stops; anything still mounted below the root
+        # (a killed engine) is unmounted first, so rmtree never reaches into a live mount.
+        with open("/proc/self/mounts") as mounts:
+            below = [line.split()[1] for line in mounts if line.split()[1].startswith(str(self.root) + "/")]
+        for mount_point in sorted(below, key=len, reverse=True):
+            _run("umount", "-l", mount_point, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def hook_calls(self) -> list[dict]:
+        """The OCI states the stand-in hook was started with (one per GPU container start)."""
+        try:
+            text = self.hook_log.read_text()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def holding_gpus(client: docker.DockerClient) -> dict[str, list[str]]:
+    """GPU uuid -> names of the containers on ``client``'s engine that hold it now (created,
+    running, restarting or paused), read from their device requests: the engine's own view."""
+    held: dict[str, list[str]] = {}
+    for container in client.containers.list(all=True):
+        attrs = container.attrs
+        if attrs["State"]["Status"] not in ("created", "running", "restarting", "paused"):
+            continue
+        for request in attrs["HostConfig"].get("DeviceRequests") or []:
+            for uuid in request.get("DeviceIDs") or []:
+                held.setdefault(uuid, []).append(attrs["Name"].lstrip("/"))
+    return held
+
+
+def process_env(client: docker.DockerClient, container_id: str, pid: int = 1) -> dict[str, str]:
+    """The environment of process ``pid`` inside the container, as the kernel holds it (the
+    engine adds NVIDIA_VISIBLE_DEVICES to the process, not to the container's config)."""
+    result = client.containers.get(container_id).exec_run(["cat", f"/proc/{pid}/environ"], user="1000")
+    assert result.exit_code == 0, result.output
+    return dict(item.split("=", 1) for item in result.output.decode().split("\0") if "=" in item)
+
+
+@pytest.fixture(scope="session")
+def engine2(minimal_image, docker_client):
+    """The second engine, answering, holding the ``minimal`` image (and its base and Jupyter
+    layer, so small test profiles build FROM the layer in seconds)."""
+    engine = SecondEngine()
+    started = not engine.answers()
+    if started:
+        if engine.root.exists():  # what a killed run left: never reused
+            engine.teardown()
+        engine.start()
+    try:
+        labels = docker_client.api.inspect_image(minimal_image.tag)["Config"]["Labels"]
+        base = labels["workspace-launcher.base-image"]
+        jupyter = [
+            tag for image in docker_client.images.list(filters={"label": "workspace-launcher.role=jupyter-layer"})
+            for tag in image.tags
+            if image.labels.get("workspace-launcher.base-id") == labels["workspace-launcher.base-id"]
+        ]
+        # The layer the minimal image was built FROM: one whose layers it extends.
+        layers = set(docker_client.api.inspect_image(minimal_image.tag)["RootFS"]["Layers"])
+        jupyter = [t for t in jupyter if set(docker_client.api.inspect_image(t)["RootFS"]["Layers"]) <= layers]
+        assert jupyter, "the minimal image's Jupyter layer is not tagged in the main engine"
+        engine.load_images([base, *jupyter, minimal_image.tag])
+        yield engine
+    finally:
+        if started:
+            engine.teardown()

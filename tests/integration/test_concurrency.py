@@ -1,0 +1,200 @@
+"""GPU reservations under concurrency, through two real host servers and their REST API.
+
+Two ``jupyter server`` processes (each with its own port, token and owner) share the second
+engine (whose GPU containers really start, see ``engine2``) and one reservation lock file; four
+GPUs are declared. Eight launches of one GPU each are sent at the same instant, four to each
+server. Exactly four start, on four distinct GPUs; the other four are refused with a conflict
+naming the workspaces that hold the GPUs; and a watcher reading the engine all along sees no GPU
+in two holding containers at any moment (labels and device requests alike). Without the
+reservation lock (``GpuAllocator.reservation_lock``) the launches race: several take the same
+GPU and more than four start, which this test reports.
+
+Then the lifecycle across servers: a stop frees the GPU, a launch on the other server takes it,
+the start of the stopped one is refused naming the new holder, and once that one is deleted the
+start takes the same GPU back, with an environment naming exactly it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from .engine2 import engine2, holding_gpus, process_env  # noqa: F401 (fixture)
+from .host_servers import GPU_UUIDS, host_servers, nothing_left_behind, remove_model_volumes
+
+pytestmark = pytest.mark.integration
+
+LAUNCHES = 8
+HELD_BY = re.compile(r"held by workspaces ([0-9a-f, ]+);")
+
+
+@pytest.fixture(scope="module")
+def owners():
+    run = secrets.token_hex(3)
+    return [f"wltest-e2-{run}-a", f"wltest-e2-{run}-b"]
+
+
+@pytest.fixture(scope="module")
+def servers(engine2, owners, tmp_path_factory):  # noqa: F811
+    with host_servers(tmp_path_factory.mktemp("hosts"), owners, engine2) as both:
+        yield both
+
+
+@pytest.fixture
+def e2(engine2):  # noqa: F811
+    client = engine2.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def clean(request, e2, owners):
+    with nothing_left_behind(request, e2, owners):
+        yield
+
+
+class HoldWatcher:
+    """Reads, every few tens of milliseconds, which containers of the engine hold which GPU
+    (by device request and by label); remembers every moment a GPU had two holders."""
+
+    def __init__(self, engine) -> None:
+        self.client = engine.client()
+        self.doubles: list[dict] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):  # a container removed while being listed
+                by_request = holding_gpus(self.client)
+                by_label: dict[str, list[str]] = {}
+                for container in self.client.containers.list(filters={"label": "workspace-launcher.id"}, all=True):
+                    if container.attrs["State"]["Status"] in ("created", "running", "restarting", "paused"):
+                        for uuid in filter(None, container.labels.get("workspace-launcher.gpus", "").split(",")):
+                            by_label.setdefault(uuid, []).append(container.name)
+                for view in (by_request, by_label):
+                    if any(len(holders) > 1 for holders in view.values()):
+                        self.doubles.append(view)
+                self.samples += 1
+            time.sleep(0.03)
+
+    def __enter__(self) -> HoldWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.client.close()
+
+
+def holders_named(message: str) -> set[str]:
+    match = HELD_BY.search(message)
+    assert match, f"the refusal does not say who holds the GPUs: {message!r}"
+    return {h.strip() for h in match.group(1).split(",") if h.strip()}
+
+
+def test_eight_concurrent_launches_on_four_gpus_across_two_servers(servers, engine2, e2, clean):  # noqa: F811
+    a, b = servers
+    by_id = {}  # workspace id -> the server that launched it
+    try:
+        with HoldWatcher(engine2) as watcher:
+            # -- eight launches at the same instant, four through each server ----------------
+            barrier = threading.Barrier(LAUNCHES)
+
+            def post(i: int):
+                server = servers[i % 2]
+                barrier.wait()
+                return server, server.launch(profile="minimal", gpus=1)
+
+            with ThreadPoolExecutor(LAUNCHES) as pool:
+                answers = list(pool.map(post, range(LAUNCHES)))
+            assert sorted({r.status_code for _, r in answers}) in ([202], [202, 409], [409]), \
+                [(r.status_code, r.text) for _, r in answers]
+            refusals = [r.json()["message"] for _, r in answers if r.status_code == 409]
+            for server, answer in answers:
+                if answer.status_code == 202:
+                    by_id[answer.json()["id"]] = server
+            settled = {i: server.wait_settled(i) for i, server in by_id.items()}
+
+            running = {i: w for i, w in settled.items() if w["status"] == "running"}
+            failed = {i: w for i, w in settled.items() if w["status"] != "running"}
+            refusals += [w["error"] for w in failed.values()]
+            print(f"\n{len(refusals) - len(failed)} refused at once (409), {len(failed)} failed in the launch; "
+                  f"running: {sorted((by_id[i].owner[-1], w['gpus'][0]) for i, w in running.items())}")
+
+            # -- exactly four start, on four distinct GPUs; four are refused, naming the holders --
+            assert len(running) == 4, {i: (w["status"], w["gpus"], w["error"]) for i, w in settled.items()}
+            assert sorted(w["gpus"][0] for w in running.values()) == GPU_UUIDS
+            assert all(len(w["gpus"]) == 1 for w in running.values())
+            assert len(refusals) == LAUNCHES - 4
+            for message in refusals:
+                assert "asked for 1 GPU but 0 of 4 GPUs are free" in message, message
+                assert holders_named(message) == set(running), message
+            for workspace_id in failed:  # a refused launch made nothing
+                assert e2.containers.list(all=True, filters={"label": f"workspace-launcher.id={workspace_id}"}) == []
+                assert e2.volumes.list(filters={"name": f"workspace-launcher-work-{workspace_id}"}) == []
+
+            # -- the engine's view: labels, device requests and the process environment -------
+            started = {call["id"] for call in engine2.hook_calls()}
+            for workspace_id, workspace in running.items():
+                attrs = e2.api.inspect_container(f"workspace-launcher-{workspace_id}")
+                gpu = workspace["gpus"][0]
+                assert attrs["Config"]["Labels"]["workspace-launcher.gpus"] == gpu
+                assert attrs["HostConfig"]["DeviceRequests"] == [
+                    {"Driver": "nvidia", "Count": 0, "DeviceIDs": [gpu], "Capabilities": [["gpu"]], "Options": {}}
+                ]
+                assert process_env(e2, attrs["Id"])["NVIDIA_VISIBLE_DEVICES"] == gpu
+                assert attrs["Id"] in started  # the engine ran the GPU hook for it
+            # Both servers read the same holders from the engine.
+            expected = {w["gpus"][0]: [i] for i, w in running.items()}
+            assert a.gpu_holders() == b.gpu_holders() == expected
+
+            # -- stop frees the GPU; the other server's launch takes it; start is refused ------
+            stopped_id = next(iter(running))
+            home = by_id[stopped_id]
+            other = b if home is a else a
+            gpu = running[stopped_id]["gpus"][0]
+            answer = home.api("POST", f"workspaces/{stopped_id}/stop")
+            assert answer.status_code == 200 and answer.json()["status"] == "stopped", answer.text
+            assert e2.api.inspect_container(f"workspace-launcher-{stopped_id}")["State"]["Status"] == "exited"
+            assert gpu not in holding_gpus(e2)
+            assert other.gpu_holders()[gpu] == [] and home.gpu_holders()[gpu] == []
+
+            answer = other.launch(profile="minimal", gpus=1)
+            assert answer.status_code == 202, answer.text
+            taker_id = answer.json()["id"]
+            by_id[taker_id] = other
+            taker = other.wait_settled(taker_id)
+            assert taker["status"] == "running" and taker["gpus"] == [gpu], taker
+
+            refused = home.api("POST", f"workspaces/{stopped_id}/start")
+            assert refused.status_code == 409, refused.text
+            assert f"{gpu} by {taker_id}" in refused.json()["message"]
+            assert e2.api.inspect_container(f"workspace-launcher-{stopped_id}")["State"]["Status"] == "exited"
+
+            # -- once the GPU is free again, start takes the same GPU back ------------------
+            other.delete(taker_id)
+            by_id.pop(taker_id)
+            restarted = home.api("POST", f"workspaces/{stopped_id}/start")
+            assert restarted.status_code == 200, restarted.text
+            assert restarted.json()["status"] == "running" and restarted.json()["gpus"] == [gpu]
+            container = f"workspace-launcher-{stopped_id}"
+            assert process_env(e2, container)["NVIDIA_VISIBLE_DEVICES"] == gpu
+            container_id = e2.api.inspect_container(container)["Id"]
+            assert [c["id"] for c in engine2.hook_calls()].count(container_id) == 2  # started twice
+            assert sorted(holding_gpus(e2)) == GPU_UUIDS
+            assert all(len(h) == 1 for h in holding_gpus(e2).values())
+        assert watcher.samples > 10
+        assert watcher.doubles == [], f"a GPU was held twice: {watcher.doubles[:3]}"
+    finally:
+        for workspace_id, server in by_id.items():
+            server.delete(workspace_id)
+        remove_model_volumes(e2, [s.owner for s in servers])

@@ -1,0 +1,229 @@
+"""The REST API fuzzed from its shipped OpenAPI document: Schemathesis against a real
+``jupyter server`` with the extension (a process of its own, on a loopback port), authenticated
+by its token, with the real engine behind it.
+
+Every response must be a success the operation documents, or a 4xx whose body is a JSON object
+with a ``message`` (``fuzz_checks.py``, plus Schemathesis's own checks of status codes, content
+types, schemas, headers, ``Allow``, rejected invalid input and refused unauthenticated calls).
+Never a 5xx. Launches the fuzzer gets right really start containers (the document's example is
+one; the ``profile`` field is steered to the ``minimal`` profile now and then); the stateful
+phase follows each launch's ``Location`` to get, stop, start, read logs of and delete it.
+
+After the run nothing of the fuzzing owner may be left once its workspaces are deleted through
+the API: no container, no work volume, no image. The owner's model volume is kept by design
+(``DELETE`` never touches it); the product's own ``remove_model_volume`` removes it, and is
+refused while any workspace of the owner still exists. Only after that assertion does the test
+sweep the engine by label, so a leftover fails the test and is cleaned all the same.
+
+Bounded for CI: a fixed seed, deterministic generation, no example database, a cap per operation
+and on stateful steps; Hypothesis's and Schemathesis's state live in the test's temporary
+directory, never in the repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from workspace_launcher.backends import spec as specs
+from workspace_launcher.validation import owner_slug
+from workspace_launcher.workspaces import WorkspaceManager
+
+from .conftest import make_config
+from .fuzz_server import ServerProcess, jupyter_server
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = 20261202
+#: Test cases per operation and phase; stateful scenarios are capped by ``MAX_STEPS`` each.
+MAX_EXAMPLES = 25
+MAX_STEPS = 6
+#: How long the fuzzer's process may take before it is stopped (it needs well under a minute).
+RUN_TIMEOUT = 300
+
+SCHEMATHESIS_CONFIG = """\
+base-url = "{base_url}"
+seed = {seed}
+workers = 1
+request-timeout = 60
+hooks = "tests.integration.fuzz_checks"
+continue-on-failure = true
+color = false
+
+[cache]
+enabled = false
+
+[output.sanitization]
+enabled = false
+
+[generation]
+max-examples = {max_examples}
+deterministic = true
+database = "none"
+mode = "all"
+
+[auth.openapi.jupyterToken]
+api_key = "token ${{WLFUZZ_TOKEN}}"
+
+[checks]
+# Valid-looking launches are refused for what no schema can say (an unknown profile, a name
+# already in use): 400/409 are right answers there.
+positive_data_acceptance.enabled = false
+# One user per server: there is no second identity to try another's objects with.
+object_level_authorization.enabled = false
+
+[phases.stateful]
+max-steps = {max_steps}
+
+[dictionaries.profiles]
+values = ["minimal"]
+
+[dictionaries.datasets]
+values = [["demo-shapes"], []]
+
+[parameters]
+"body.profile" = {{ dictionary = "profiles", probability = 0.5 }}
+"body.datasets" = {{ dictionary = "datasets", probability = 0.3 }}
+
+# A snapshot is an image of the owner that the REST API keeps on purpose (there is no route to
+# delete one): the stateful phase does not take them of the fuzzer's real workspaces. Every
+# other phase still fuzzes the route (ids there name no workspace).
+[[operations]]
+include-name = "POST /workspaces/{{workspace_id}}/snapshot"
+phases.stateful.enabled = false
+"""
+
+
+@pytest.fixture
+def fuzz_owner(test_owner):
+    return f"{test_owner}-fuzz"
+
+
+@pytest.fixture
+def fuzz_config(dataset_root, tmp_path, fuzz_owner):
+    (tmp_path / "state").mkdir()
+    config = make_config(dataset_root, tmp_path / "state")
+    config.WorkspaceLauncherApp.owner = fuzz_owner
+    # Only the profile whose image the suite builds: a lucky profile name never starts a build.
+    config.ProfileRegistry.allowed_profiles = ["minimal"]
+    config.DatasetCatalog.datasets = {
+        **config.DatasetCatalog.datasets,
+        "demo-shapes": {"path": str(dataset_root / "demo"), "description": "the document's example"},
+    }
+    config.WorkspaceManager.max_memory = "4g"
+    config.WorkspaceManager.launch_timeout = 60.0
+    return config
+
+
+@pytest.fixture
+def fuzz_server(tmp_path, fuzz_config, minimal_image):
+    (tmp_path / "server").mkdir()
+    with jupyter_server(tmp_path / "server", fuzz_config) as server:
+        yield server
+
+
+def owned(docker_client, owner: str) -> dict[str, list[str]]:
+    by_owner = {"label": [f"{specs.label('owner')}={owner}"]}
+    return {
+        "containers": sorted(c.name for c in docker_client.containers.list(all=True, filters=by_owner)),
+        "volumes": sorted(v.name for v in docker_client.volumes.list(filters=by_owner)),
+        "images": sorted(t for i in docker_client.images.list(filters=by_owner) for t in (i.tags or [i.id])),
+    }
+
+
+def sweep(docker_client, owner: str) -> None:
+    by_owner = {"label": [f"{specs.label('owner')}={owner}"]}
+    for container in docker_client.containers.list(all=True, filters=by_owner):
+        container.remove(force=True)
+    for volume in docker_client.volumes.list(filters=by_owner):
+        volume.remove(force=True)
+    for image in docker_client.images.list(filters=by_owner):
+        docker_client.images.remove(image.id, force=True)
+
+
+def run_schemathesis(server: ServerProcess, work: Path) -> subprocess.CompletedProcess:
+    """``schemathesis run`` on the shipped document, in a directory of its own."""
+    work.mkdir()
+    (work / "schemathesis.toml").write_text(SCHEMATHESIS_CONFIG.format(
+        base_url=server.api, seed=SEED, max_examples=MAX_EXAMPLES, max_steps=MAX_STEPS))
+    document = str(files("workspace_launcher").joinpath("openapi.json"))
+    env = {**os.environ, "WLFUZZ_TOKEN": server.token, "HYPOTHESIS_STORAGE_DIRECTORY": str(work / "hypothesis"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "NO_COLOR": "1", "COLUMNS": "120"}
+    args = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(work / "schemathesis.toml"), "run",
+            document, "--report", "ndjson", "--report-ndjson-path", str(work / "events.ndjson")]
+    return subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+
+
+def responses(events: Path) -> list[tuple[str, str, int]]:
+    """(method, path, status) of every response the run recorded."""
+    seen = []
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        for interaction in _interactions(event):
+            request, response = interaction.get("request") or {}, interaction.get("response") or {}
+            if response:
+                seen.append((request.get("method"), request.get("uri"), response.get("status_code")))
+    return seen
+
+
+def _interactions(event):
+    if isinstance(event, dict):
+        for key, value in event.items():
+            if key == "interactions" and isinstance(value, dict):
+                yield from value.values()
+            elif key == "interactions" and isinstance(value, list):
+                yield from value
+            else:
+                yield from _interactions(value)
+    elif isinstance(event, list):
+        for item in event:
+            yield from _interactions(item)
+
+
+def test_fuzzed_api_answers_documented_successes_or_json_4xx_and_leaves_nothing(
+        fuzz_server, fuzz_config, fuzz_owner, docker_client, tmp_path):
+    started = time.monotonic()
+    try:
+        result = run_schemathesis(fuzz_server, tmp_path / "schemathesis")
+        elapsed = time.monotonic() - started
+        print(result.stdout[-20000:], result.stderr[-5000:], f"\nfuzzing took {elapsed:.0f} s", sep="\n")
+        assert result.returncode == 0, (
+            f"schemathesis found failures (exit {result.returncode}); the report above has each request as curl.\n"
+            + result.stdout[-8000:] + result.stderr[-3000:])
+        seen = responses(tmp_path / "schemathesis" / "events.ndjson")
+        statuses = sorted({s for _, _, s in seen})
+        assert len(seen) >= 200 and all(s < 500 for s in statuses), statuses
+        launches = [uri for method, uri, status in seen if method == "POST" and status == 202]
+        assert launches, "no launch got through: the fuzz never reached the launch path"
+        assert not (ROOT / ".hypothesis").exists() and not (ROOT / "schemathesis-report").exists()
+
+        # Delete every workspace the fuzzer left, through the API, then look at the engine.
+        listed = fuzz_server.call("GET", "/workspaces")
+        assert listed.status_code == 200, listed.text
+        for workspace in listed.json():
+            deleted = fuzz_server.call("DELETE", f"/workspaces/{workspace['id']}", params={"purge": "true"})
+            assert deleted.status_code in (204, 404), (workspace["id"], deleted.status_code, deleted.text)
+        assert fuzz_server.call("GET", "/workspaces").json() == []
+        left = owned(docker_client, fuzz_owner)
+        model_volume = specs.model_volume_name(owner_slug(fuzz_owner))
+        assert left["containers"] == [] and left["images"] == [], left
+        assert set(left["volumes"]) <= {model_volume}, left
+        if left["volumes"]:  # kept by design; the product's own removal is refused while a workspace exists
+            manager = WorkspaceManager(config=fuzz_config)
+            try:
+                assert asyncio.run(manager.remove_model_volume(owner=fuzz_owner)) == model_volume
+            finally:
+                manager.engine.close()
+        assert owned(docker_client, fuzz_owner) == {"containers": [], "volumes": [], "images": []}
+        print(f"{len(seen)} responses ({len(launches)} launches accepted), statuses {statuses}; "
+              f"{time.monotonic() - started:.0f} s in all")
+    finally:
+        sweep(docker_client, fuzz_owner)
