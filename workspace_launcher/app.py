@@ -9,6 +9,7 @@ from pathlib import Path
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Unicode, default
 
+from .backends.firewall import WorkspaceNetwork
 from .culling import IdleCuller
 from .datasets import DatasetCatalog
 from .gpus import GpuAllocator, GpuInventory
@@ -29,7 +30,7 @@ class WorkspaceLauncherApp(ExtensionApp):
     # Every configurable an admin may set in jupyter_server_config.py, for --help-all.
     classes = [
         WorkspaceManager, WorkspaceOrigins, WorkspaceSessions, ProfileRegistry, DatasetCatalog, ImageBuilder,
-        GpuInventory, GpuAllocator, IdleCuller,
+        GpuInventory, GpuAllocator, IdleCuller, WorkspaceNetwork,
     ]
 
     owner = Unicode(

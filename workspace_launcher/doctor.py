@@ -10,6 +10,18 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from .backends.firewall import (
+    FIX_MISSING,
+    FIX_NOT_PERMITTED,
+    Firewall,
+    FirewallUnavailable,
+    WorkspaceNetwork,
+    bridge_on_this_host,
+    engine_is_local,
+    is_host_address,
+    policy_for,
+    read_resolv_conf,
+)
 from .backends.spec import NETWORK_NAME
 from .gpus import Gpu
 from .upstream import is_local_address, network_gateway
@@ -24,6 +36,21 @@ class Check:
     level: str
     detail: str
     fix: str = ""
+
+
+@dataclass
+class FirewallFacts:
+    """The workspace network's firewall rules (backends/firewall.py) as the doctor found them."""
+
+    interface: str = ""  # the workspace bridge the rules match
+    network_exists: bool = True
+    on_this_host: bool = True  # a local engine whose bridge is in this host's network stack
+    refused: list[str] = field(default_factory=list)  # what the settings keep workspaces from; [] = nothing
+    missing: list[str] = field(default_factory=list)  # wanted rules not in place
+    error: str | None = None  # the firewall could not be read
+    error_reason: str = ""  # "missing" (no iptables), "not-permitted" (not root), "failed"
+    internal_wanted: bool = False
+    internal_actual: bool | None = None  # None: no network yet
 
 
 @dataclass
@@ -42,6 +69,7 @@ class HostFacts:
     upstream_route: str = "auto"
     network_gateway: str | None = None  # None: the workspace network does not exist yet
     gateway_is_local: bool = False
+    firewall: FirewallFacts | None = None  # None: not looked at
 
 
 def check_engine(facts: HostFacts) -> Check:
@@ -136,6 +164,49 @@ def check_route(facts: HostFacts) -> Check:
     return Check("workspace route", OK, f"ports published on 127.0.0.1 (this host is not on the network {gateway})")
 
 
+PROTECT = "run 'sudo workspace-launcher network protect' (the host server also installs them at every launch when it runs as root)"
+
+
+def check_firewall(facts: FirewallFacts) -> list[Check]:
+    """Whether workspaces are kept off this host, the metadata address and the blocked ranges."""
+    name, exposed = "workspace firewall", "workspaces can reach this host's services and the metadata address 169.254.169.254"
+    checks = []
+    if facts.internal_actual is not None and facts.internal_actual != facts.internal_wanted:
+        checks.append(Check(
+            "workspace network", WARN,
+            f"the network exists with internal={facts.internal_actual}, WorkspaceNetwork.internal is {facts.internal_wanted}",
+            f"with no workspace running: 'docker network rm {NETWORK_NAME}' (the next launch recreates it)",
+        ))
+    if not facts.on_this_host:
+        checks.append(Check(
+            name, WARN, f"the workspace network's bridge ({facts.interface}) is not on this host (remote or rootless "
+            "engine): its rules cannot be checked or installed from here",
+            "on the engine's host, run 'sudo workspace-launcher network protect' (README, Network isolation)",
+        ))
+    elif not facts.refused:
+        checks.append(Check(
+            name, WARN, f"off (WorkspaceNetwork.protect_host is False, no blocked_ranges): {exposed}",
+            "set c.WorkspaceNetwork.protect_host = True",
+        ))
+    elif facts.error_reason == "missing":
+        checks.append(Check(name, WARN, f"iptables is not installed: {exposed}", FIX_MISSING))
+    elif facts.error_reason == "not-permitted":
+        checks.append(Check(
+            name, WARN, "cannot read the firewall without root: the rules were not checked",
+            f"run 'sudo workspace-launcher doctor' to check them; {FIX_NOT_PERMITTED}",
+        ))
+    elif facts.error:
+        checks.append(Check(name, WARN, f"could not read the firewall: {facts.error}", PROTECT))
+    elif facts.missing:
+        where = f"on {facts.interface}" if facts.network_exists else f"(the network, bridge {facts.interface}, is made at the first launch)"
+        checks.append(Check(
+            name, WARN, f"{len(facts.missing)} rule(s) not in place {where}: {exposed}; first: {facts.missing[0]}", PROTECT,
+        ))
+    else:
+        checks.append(Check(name, OK, f"workspaces on {facts.interface} may not reach {', '.join(facts.refused)}"))
+    return checks
+
+
 def evaluate(facts: HostFacts) -> list[Check]:
     checks = [check_engine(facts)]
     if facts.engine_error is None:
@@ -143,7 +214,29 @@ def evaluate(facts: HostFacts) -> list[Check]:
     checks += [check_amd(facts), check_gpus(facts)]
     if facts.engine_error is None:
         checks += check_base_images(facts) + [check_disk(facts), check_route(facts)]
+        if facts.firewall is not None:
+            checks += check_firewall(facts.firewall)
     return checks
+
+
+def gather_firewall(settings: WorkspaceNetwork, network_attrs: dict | None, *, engine_url: str,
+                    firewall: Firewall | None = None) -> FirewallFacts:
+    """Read this host's firewall against the settings (``network_attrs`` None: no network yet)."""
+    attrs = network_attrs or {"Id": "", "Options": {"com.docker.network.bridge.name": settings.bridge_name}}
+    policy = policy_for(settings, attrs, resolv_conf=read_resolv_conf(), is_host_address=is_host_address)
+    facts = FirewallFacts(
+        interface=policy.interface, network_exists=network_attrs is not None,
+        refused=(["this host"] if policy.protect_host else []) + list(policy.refused_ranges),
+        internal_wanted=settings.internal,
+        internal_actual=None if network_attrs is None else bool(network_attrs.get("Internal")),
+    )
+    facts.on_this_host = engine_is_local(engine_url) and (network_attrs is None or bridge_on_this_host(policy.interface))
+    if facts.on_this_host and policy.blocks_anything:
+        try:
+            facts.missing = (firewall or Firewall()).missing(policy)
+        except FirewallUnavailable as e:
+            facts.error, facts.error_reason = e.message, e.reason
+    return facts
 
 
 def gather_facts(manager) -> HostFacts:
@@ -169,10 +262,13 @@ def gather_facts(manager) -> HostFacts:
             facts.base_images[reference] = False
     facts.upstream_route = manager.upstream_route
     try:
-        facts.network_gateway = network_gateway(client.api.inspect_network(NETWORK_NAME))
+        network = client.api.inspect_network(NETWORK_NAME)
     except Exception:  # not made yet (docker.errors.NotFound): the first launch makes it
-        facts.network_gateway = None
+        network = None
+    facts.network_gateway = network_gateway(network) if network else None
     facts.gateway_is_local = bool(facts.network_gateway) and is_local_address(facts.network_gateway)
+    facts.firewall = gather_firewall(WorkspaceNetwork(parent=manager), network,
+                                     engine_url=str(getattr(client.api, "base_url", "")))
     root = facts.engine_info.get("DockerRootDir") or "/var/lib/docker"
     try:
         facts.disk_free_bytes = shutil.disk_usage(root).free

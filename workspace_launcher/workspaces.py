@@ -410,8 +410,11 @@ class WorkspaceManager(LoggingConfigurable):
             if container_id is not None:
                 log_tail = log_tail or await container_log_tail(self.backend, container_id)
                 await self.backend.remove(container_id)
-            # Only the launch's own work volume: a model volume is the owner's, never a launch's.
-            await self._remove_volumes(v for v in created_volumes if v == spec_work_volume(request))
+            if created_volumes:
+                # Under the lock, so a concurrent launch of the owner cannot be between finding
+                # the model volume this launch made and mounting it; one in use is kept.
+                async with self.allocator.reservation_lock():
+                    await self._remove_volumes(created_volumes)
             workspace.container_id = None
             workspace.error = getattr(e, "message", None) or str(e) or type(e).__name__
             workspace.log_tail = log_tail
@@ -432,7 +435,7 @@ class WorkspaceManager(LoggingConfigurable):
             try:
                 container_id = await self.backend.create(specs.container_spec(spec))
             except BaseException:
-                await self._remove_volumes(v for v in created_volumes if v == spec_work_volume(request))
+                await self._remove_volumes(created_volumes)
                 raise
         return gpus, created_volumes, spec, container_id
 
@@ -744,10 +747,6 @@ class WorkspaceManager(LoggingConfigurable):
     def _forget_connection(self, workspace_id: str) -> None:
         for key in [k for k in self._connections if k[1] == workspace_id]:
             del self._connections[key]
-
-
-def spec_work_volume(request: LaunchRequest) -> str:
-    return specs.work_volume_name(request.workspace_id)
 
 
 def _owner_of(containers: list[dict], workspace_id: str) -> str | None:

@@ -15,7 +15,7 @@ import docker
 import pytest
 from traitlets.config import Config
 
-from workspace_launcher.backends import spec as specs
+from tests.leftovers import check_and_sweep
 
 pytestmark = pytest.mark.integration
 
@@ -41,16 +41,12 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def test_owner(docker_client):
-    """A unique owner per run; everything it owns is removed at the end."""
+    """A unique owner per run (tests may use ``<owner>-<suffix>`` owners too): at the end, the
+    run fails if anything of theirs is left, and all of it is removed."""
     owner = f"wltest-{secrets.token_hex(3)}"
     yield owner
-    owner_filter = {"label": [f"{specs.label('owner')}={owner}"]}
-    for container in docker_client.containers.list(all=True, filters=owner_filter):
-        container.remove(force=True)
-    for volume in docker_client.volumes.list(filters=owner_filter):
-        volume.remove(force=True)
-    for image in docker_client.images.list(filters=owner_filter):
-        docker_client.images.remove(image.id, force=True)
+    found = check_and_sweep(docker_client, owner)
+    assert not found, f"the tests left these behind (now removed): {found}"
 
 
 @pytest.fixture(scope="session")
@@ -105,3 +101,18 @@ def minimal_image(session_config, docker_client):
     built = asyncio.run(manager.builder.ensure(manager.profiles.get("minimal")))
     manager.engine.close()
     return built
+
+
+@pytest.fixture(scope="session")
+def never_answering_profile(tmp_path_factory, minimal_image, docker_client):
+    """(name, extra_profiles entry) of a profile whose container logs a line and never serves:
+    for launch timeouts that must report a log tail, on any machine speed."""
+    context = tmp_path_factory.mktemp("never-answering")
+    (context / "Dockerfile").write_text(
+        "ARG JUPYTER_IMAGE\nFROM ${JUPYTER_IMAGE}\n"
+        'ENTRYPOINT ["sh", "-c", "echo wltest: this Jupyter never answers; exec sleep 600"]\n'
+    )
+    name = "wltest-never-answers"
+    yield name, {"display_name": "Never answers", "description": "for timeout tests", "context_dir": str(context)}
+    for image in docker_client.images.list(filters={"label": f"workspace-launcher.profile={name}"}):
+        docker_client.images.remove(image.id, force=True)

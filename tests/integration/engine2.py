@@ -46,6 +46,15 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 
 
+def _alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, check=check, timeout=120)
 
@@ -62,7 +71,7 @@ class SecondEngine:
         self.hook_dir = root / "hook"
         self.hook_log = root / "hook-calls.jsonl"
         self.log = root / "dockerd.log"
-        self._process: subprocess.Popen | None = None
+        self._log_from = 0
 
     @property
     def url(self) -> str:
@@ -85,11 +94,7 @@ class SecondEngine:
             pid = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return pid if _alive(pid) else None
 
     def answers(self) -> bool:
         if not self.socket.exists():
@@ -143,15 +148,15 @@ class SecondEngine:
             "--iptables=false",
             "--default-address-pool", ADDRESS_POOL,
         ]
-        with open(self.log, "ab") as out:
-            self._process = subprocess.Popen(
-                args, env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self._log_from = self.log.stat().st_size if self.log.exists() else 0
+        # Started through a shell that exits at once: dockerd is nobody's child here (it outlives
+        # this process when reused by a later run), and is stopped by the pid in its pidfile.
+        subprocess.run(["sh", "-c", '"$@" >>"$E2_LOG" 2>&1 </dev/null &', "sh", "setsid", *args],
+                       env={**self.env(), "E2_LOG": str(self.log)}, check=True, timeout=30)
         deadline = time.monotonic() + START_TIMEOUT
         while not self.answers():
-            if self._process.poll() is not None:
-                pytest.fail(f"the second dockerd exited ({self._process.returncode}):\n{self._log_tail()}")
+            if "failed to start daemon" in self._log_tail(5):
+                pytest.fail(f"the second dockerd did not start:\n{self._log_tail()}")
             if time.monotonic() > deadline:
                 pytest.fail(f"the second dockerd did not answer in {START_TIMEOUT:.0f} s:\n{self._log_tail()}")
             time.sleep(0.2)
@@ -163,17 +168,12 @@ class SecondEngine:
             return
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
-        while self.pid() is not None or self.socket.exists():
-            if self._process is not None and self._process.pid == pid and self._process.poll() is not None:
-                break  # reaped: our child
+        while _alive(pid):
             if time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 time.sleep(1)
                 break
             time.sleep(0.1)
-        if self._process is not None and self._process.pid == pid:
-            self._process.wait(timeout=10)
-            self._process = None
         self.socket.unlink(missing_ok=True)
 
     def restart(self) -> None:
@@ -181,8 +181,11 @@ class SecondEngine:
         self.start()
 
     def _log_tail(self, lines: int = 40) -> str:
+        """The end of what dockerd logged since it was last started."""
         try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+            with open(self.log, "rb") as log:
+                log.seek(self._log_from)
+                return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
 

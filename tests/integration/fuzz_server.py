@@ -21,6 +21,7 @@ from pathlib import Path
 import requests
 from traitlets.config import Config
 
+ROOT = Path(__file__).resolve().parents[2]
 #: Only the launcher: the other server extensions installed beside it are not what is tested.
 EXTENSIONS = {"workspace_launcher": True, "jupyterlab": False, "jupyter_lsp": False, "notebook_shim": False,
               "jupyter_server_terminals": False}
@@ -42,6 +43,7 @@ class ServerProcess:
         return {"Authorization": f"token {self.token}"}
 
     def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        """A REST call (``path`` below the API's root) as the server's user."""
         return requests.request(method, f"{self.api}{path}", headers=self.auth, timeout=60, **kwargs)
 
 
@@ -71,7 +73,9 @@ def jupyter_server(tmp: Path, config: Config, *, start_timeout: float = 60) -> I
     (config_dir / "jupyter_server_config.py").write_text(config_file(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "WORKSPACE_LAUNCHER_SERVER"))}
     env.update(JUPYTER_CONFIG_DIR=str(config_dir), JUPYTER_DATA_DIR=str(tmp / "data"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), PYTHONUNBUFFERED="1")
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), PYTHONUNBUFFERED="1",
+               # The working tree's package, not a copy installed beside it.
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     args = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:

@@ -108,10 +108,14 @@ class HostServer:
         return requests.request(method, f"http://127.0.0.1:{self.port}{path}", headers=headers,
                                 allow_redirects=False, **kwargs)
 
+    def open(self, workspace_id: str) -> requests.Response:
+        """The host's open URL (the handshake's first half), logged in by the token."""
+        return requests.get(f"{self.url}workspace-launcher/open/{workspace_id}", allow_redirects=False,
+                            headers={"Authorization": f"token {self.token}"}, timeout=30)
+
     def open_session(self, workspace_id: str) -> str:
         """The handshake as a browser makes it; returns the workspace session cookie's value."""
-        opened = requests.get(f"{self.url}workspace-launcher/open/{workspace_id}", allow_redirects=False,
-                              headers={"Authorization": f"token {self.token}"}, timeout=30)
+        opened = self.open(workspace_id)
         assert opened.status_code == 302, (opened.status_code, opened.text[:300])
         location = opened.headers["Location"]
         assert location.startswith(self.origin_of(workspace_id) + "/workspace-launcher/session?code="), location

@@ -295,7 +295,7 @@ async def test_launch_lifecycle_over_rest_with_events(jp_fetch, jp_ws_fetch, jp_
 
 async def test_another_owners_workspace_is_invisible(jp_fetch, launcher_config, minimal_image):
     other = WorkspaceManager(config=launcher_config)
-    workspace = await other.launch(owner="wltest-someone-else", profile="minimal")
+    workspace = await other.launch(owner=f"{test_owner}-someone-else", profile="minimal")
     try:
         assert (await fetch_error(jp_fetch, *API, "workspaces", workspace.id)).code == 404
         assert (await fetch_error(jp_fetch, *API, "workspaces", workspace.id, "stop", method="POST", body="")).code == 404
@@ -303,24 +303,27 @@ async def test_another_owners_workspace_is_invisible(jp_fetch, launcher_config, 
         listed = json.loads((await jp_fetch(*API, "workspaces")).body)
         assert workspace.id not in [w["id"] for w in listed]
     finally:
-        await other.delete(owner="wltest-someone-else", workspace_id=workspace.id, purge=True)
+        await other.delete(owner=f"{test_owner}-someone-else", workspace_id=workspace.id, purge=True)
 
 
 @pytest.fixture
-def failing_config(jp_server_config):
-    jp_server_config.WorkspaceManager.launch_timeout = 0.2
+def failing_config(jp_server_config, never_answering_profile):
+    jp_server_config.WorkspaceManager.launch_timeout = 3.0
+    jp_server_config.ProfileRegistry.extra_profiles = dict([never_answering_profile])
     return jp_server_config
 
 
-async def test_a_failing_launch_ends_in_failed_with_the_log_tail(failing_config, jp_fetch, jp_ws_fetch, minimal_image):
+async def test_a_failing_launch_ends_in_failed_with_the_log_tail(failing_config, never_answering_profile, jp_fetch, jp_ws_fetch):
     ws = await subscribe(jp_ws_fetch)
-    response = await jp_fetch(*API, "workspaces", method="POST", body=json.dumps({"profile": "minimal", "name": "doomed"}))
+    body = {"profile": never_answering_profile[0], "name": "doomed"}
+    response = await jp_fetch(*API, "workspaces", method="POST", body=json.dumps(body))
     workspace_id = json.loads(response.body)["id"]
     events = await next_events(ws, workspace_id, {"running", "failed"})
     assert events[-1]["status"] == "failed"
     assert "did not answer" in events[-1]["message"]
     failed = check(await jp_fetch(*API, "workspaces", workspace_id), f"/workspaces/{workspace_id}")
-    assert failed["status"] == "failed" and failed["error"] and failed["log_tail"] is not None
+    assert failed["status"] == "failed" and failed["error"]
+    assert "wltest: this Jupyter never answers" in failed["log_tail"]
     response = await jp_fetch(*API, "workspaces", workspace_id, method="DELETE")
     assert response.code == 204
     ws.close()

@@ -78,6 +78,8 @@ api_key = "token ${{WLFUZZ_TOKEN}}"
 positive_data_acceptance.enabled = false
 # One user per server: there is no second identity to try another's objects with.
 object_level_authorization.enabled = false
+# Jupyter answers an unauthenticated API call 403 (documented), never 401.
+missing_required_header.expected-statuses = [403]
 
 [phases.stateful]
 max-steps = {max_steps}
@@ -86,11 +88,11 @@ max-steps = {max_steps}
 values = ["minimal"]
 
 [dictionaries.datasets]
-values = [["demo-shapes"], []]
+values = ["demo-shapes", "demo"]
 
 [parameters]
 "body.profile" = {{ dictionary = "profiles", probability = 0.5 }}
-"body.datasets" = {{ dictionary = "datasets", probability = 0.3 }}
+"body.datasets[*]" = {{ dictionary = "datasets", probability = 0.5 }}
 
 # A snapshot is an image of the owner that the REST API keeps on purpose (there is no route to
 # delete one): the stateful phase does not take them of the fuzzer's real workspaces. Every

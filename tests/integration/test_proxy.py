@@ -359,3 +359,30 @@ async def test_websockets_relay_both_ways_with_close_codes(host, echo, client):
     assert ws.selected_subprotocol is None
     ws.close(4003, "browser leaves")
     assert await wait_for(lambda: echo[-1] == {"closed": 4003, "reason": "browser leaves"})
+
+
+async def raw_request(port: int, head: str, body: bytes = b"") -> bytes:
+    """Bytes on the wire, as a hostile client writes them (no client library normalising them)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(65536), timeout=10)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("length", ["3, 3", "3,4", "+3", "0x3", "3 3", "99999999999999999999999"])
+async def test_malformed_content_lengths_are_refused_and_never_forwarded(host, echo, client, length):
+    session = await open_session(client, host, ECHO_ID)
+    head = (
+        f"POST {host.prefix(ECHO_ID)}echo HTTP/1.1\n"
+        f"Host: {ECHO_ID}.localhost:{host.port}\n"
+        f"Cookie: {session.cookie['Cookie']}\n"
+        f"Content-Length: {length}\n"
+        "Connection: close\n"
+    )
+    answer = await raw_request(host.port, head, b"abc")
+    status = int(answer.split(b" ", 2)[1])
+    assert 400 <= status < 500, answer[:300]
+    assert [s for s in echo if "method" in s] == []

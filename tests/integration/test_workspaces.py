@@ -257,14 +257,14 @@ def _leftovers(docker_client, owner: str) -> tuple[list, list]:
         ({"profile": "minimal", "memory": "lots"}, "memory"),
     ],
 )
-def test_bad_input_is_refused_and_leaves_nothing(request_fields, field, dataset_root, tmp_path, docker_client, minimal_image):
+def test_bad_input_is_refused_and_leaves_nothing(request_fields, field, dataset_root, tmp_path, docker_client, minimal_image, test_owner):
     config = make_config(dataset_root, tmp_path, declared_gpus=FAKE_GPUS)
     outside = tmp_path / "outside"
     outside.mkdir()
     datasets = dict(config.DatasetCatalog.datasets)
     datasets["outside"] = {"path": str(outside)}
     config.DatasetCatalog.datasets = datasets
-    owner = "wltest-bad-input"
+    owner = f"{test_owner}-bad-input"
     manager = WorkspaceManager(config=config)
     with pytest.raises(InvalidRequest) as info:
         run(manager.launch(owner=owner, **request_fields))
@@ -274,9 +274,9 @@ def test_bad_input_is_refused_and_leaves_nothing(request_fields, field, dataset_
     assert run(manager.list(owner=owner)) == []
 
 
-def test_gpus_on_a_host_without_nvidia_runtime_fail_clearly_and_leave_nothing(dataset_root, tmp_path, docker_client, minimal_image):
+def test_gpus_on_a_host_without_nvidia_runtime_fail_clearly_and_leave_nothing(dataset_root, tmp_path, docker_client, minimal_image, test_owner):
     manager = WorkspaceManager(config=make_config(dataset_root, tmp_path, declared_gpus=FAKE_GPUS))
-    owner = "wltest-no-runtime"
+    owner = f"{test_owner}-no-runtime"
     with pytest.raises(GpuRuntimeMissing, match="workspace-launcher doctor"):
         run(manager.launch(owner=owner, profile="minimal", gpus=1))
     assert _leftovers(docker_client, owner) == ([], [])
@@ -285,10 +285,10 @@ def test_gpus_on_a_host_without_nvidia_runtime_fail_clearly_and_leave_nothing(da
     assert run(manager.list(owner=owner)) == []  # refused before anything was registered
 
 
-def test_the_engine_refusing_a_gpu_device_is_reported_the_same_way(dataset_root, tmp_path, docker_client, minimal_image):
+def test_the_engine_refusing_a_gpu_device_is_reported_the_same_way(dataset_root, tmp_path, docker_client, minimal_image, test_owner):
     """Where the runtime check passes but the engine still cannot serve the device request."""
     manager = WorkspaceManager(config=make_config(dataset_root, tmp_path, declared_gpus=FAKE_GPUS))
-    owner = "wltest-no-driver"
+    owner = f"{test_owner}-no-driver"
     request = manager.validate_launch(owner=owner, profile="minimal", gpus=1)
     with pytest.raises(GpuRuntimeMissing, match="workspace-launcher doctor"):
         run(manager.run_launch(request))  # skips the pre-check: the engine itself refuses
@@ -325,14 +325,17 @@ def test_two_gpu_request_creates_a_device_request_for_exactly_those_uuids(datase
         docker_client.api.remove_container(container_id, force=True)
 
 
-def test_a_launch_that_times_out_reports_the_log_tail_and_cleans_up(dataset_root, tmp_path, docker_client, minimal_image):
+def test_a_launch_that_times_out_reports_the_log_tail_and_cleans_up(
+    dataset_root, tmp_path, docker_client, never_answering_profile, test_owner
+):
     config = make_config(dataset_root, tmp_path)
-    config.WorkspaceManager.launch_timeout = 0.2
+    config.WorkspaceManager.launch_timeout = 3.0
+    config.ProfileRegistry.extra_profiles = dict([never_answering_profile])
     manager = WorkspaceManager(config=config)
-    owner = "wltest-timeout"
+    owner = f"{test_owner}-timeout"
     events = []
-    with pytest.raises(LaunchFailed, match="did not answer within") as info:
-        run(manager.launch(owner=owner, profile="minimal", on_progress=events.append))
+    with pytest.raises(LaunchFailed, match="did not answer within 3 s") as info:
+        run(manager.launch(owner=owner, profile=never_answering_profile[0], on_progress=events.append))
     assert events[-1].status is Status.FAILED
-    assert isinstance(info.value.log_tail, str)
+    assert "wltest: this Jupyter never answers" in info.value.log_tail
     assert _leftovers(docker_client, owner) == ([], [])

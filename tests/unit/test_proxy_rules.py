@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workspace_launcher.proxy.rules import (
+    valid_content_length,
     DROPPED_REQUEST_HEADERS,
     DROPPED_RESPONSE_HEADERS,
     Redactor,
@@ -86,3 +87,12 @@ def test_redirects_stay_inside_the_workspace():
     assert where(f"http://172.18.0.5:8888{PREFIX}lab?x=1") == PREFIX + "lab?x=1"
     assert where(f"{PREFIX}../../../api/kernels") == PREFIX
     assert where("lab") == PREFIX + "lab"
+
+
+@pytest.mark.parametrize("values,ok", [
+    ([], True), (["0"], True), (["123"], True),
+    (["3, 3"], False), (["3", "3"], False), (["+3"], False), (["0x3"], False), ([" 3"], False),
+    (["9" * 16], False), (["٣"], False),
+])
+def test_content_length_must_be_one_plain_number(values, ok):
+    assert valid_content_length(values) is ok

@@ -61,7 +61,10 @@ class DockerEngine:
         except APIError:
             raise
         except (DockerException, requests.ConnectionError) as e:
-            raise EngineUnavailable(f"the Docker engine did not answer: {e}") from e
+            raise EngineUnavailable(
+                f"the Docker engine did not answer ({e}); start it, or run 'workspace-launcher doctor' "
+                "to see what is missing"
+            ) from e
 
     def close(self) -> None:
         if self._client is not None:
@@ -90,11 +93,12 @@ class DockerBackend:
     async def ensure_network(self) -> Mapping:
         """The workspace network's attrs, the network made first if missing; its firewall rules
         installed or refreshed (see :meth:`protect_network`)."""
-        attrs = await self._find_or_create_network()
+        attrs = await self.create_network()
         await self.protect_network(attrs)
         return attrs
 
-    async def _find_or_create_network(self) -> Mapping:
+    async def create_network(self) -> Mapping:
+        """The workspace network's attrs, the network made first if missing (no firewall step)."""
         wanted = specs.network_spec(bridge_name=self.network.bridge_name, internal=self.network.internal)
         # Looked up first: older engines do not refuse a second network with the same name.
         existing = await self.engine.call(self.engine.client.networks.list, names=[wanted["name"]])
@@ -117,10 +121,13 @@ class DockerBackend:
         and the admin's blocked ranges (one ``iptables-save`` when they are in place already).
         Skipped, with a log line, where the engine is not local or iptables may not be run:
         a launch never fails for it (``workspace-launcher doctor`` reports it)."""
-        outcome = await asyncio.to_thread(
-            protect, self.network, attrs, engine_url=str(getattr(self.engine.api, "base_url", "")),
-            firewall=self.firewall,
-        )
+        try:
+            outcome = await asyncio.to_thread(
+                protect, self.network, attrs, engine_url=str(getattr(self.engine.api, "base_url", "")),
+                firewall=self.firewall,
+            )
+        except Exception as e:  # never a reason to fail a launch; said, and doctor reports it
+            outcome = Outcome("unavailable", f"could not check the rules: {e}", reason="failed")
         if outcome.level == "unavailable":
             self._say_once("warning", f"workspace firewall not in place: {outcome.message}")
         elif outcome.level == "skipped":

@@ -17,6 +17,10 @@ first in ``FORWARD``)::
                             containers, 169.254.0.0/16 and the admin's blocked ranges are
                             refused; the internet stays reachable
 
+Several engines on one host (each with a bridge of its own: a second engine for GPU tests, say)
+share the chains: a refresh rewrites its own bridge's rules and keeps the others' (those of
+bridges gone from the host are dropped), under a lock file, so servers do not undo each other.
+
 Refused means REJECT (an immediate "Connection refused"), not DROP (a hang until a timeout).
 Name resolution needs nothing from the host: on a user-defined network Docker's embedded DNS
 server answers at 127.0.0.11 inside the container's own namespace and forwards, from that
@@ -32,6 +36,8 @@ that runs ``iptables-save``, ``iptables-restore`` and ``iptables``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import os
 import re
@@ -254,13 +260,6 @@ def jump_rules(chains: Chains = CHAINS) -> list[str]:
     ]
 
 
-def restore_input(policy: Policy, chains: Chains = CHAINS) -> str:
-    """``iptables-restore --noflush`` input that replaces our two chains whole, atomically."""
-    lines = ["*filter", f":{chains.input} - [0:0]", f":{chains.forward} - [0:0]"]
-    lines += input_rules(policy, chains) + forward_rules(policy, chains)
-    return "\n".join(lines + ["COMMIT", ""])
-
-
 def _normal(rule: str) -> str:
     """A rule as iptables prints it, minus the implicit ``-m tcp``/``-m udp`` some versions add."""
     tokens = rule.split()
@@ -275,6 +274,12 @@ def _normal(rule: str) -> str:
     return " ".join(kept)
 
 
+def rule_interface(rule: str) -> str | None:
+    """The input interface a rule matches (``-i NAME``), if any."""
+    tokens = rule.split()
+    return tokens[tokens.index("-i") + 1] if "-i" in tokens[:-1] else None
+
+
 @dataclass
 class Table:
     """The filter table as ``iptables-save -t filter`` printed it: chain -> its rules."""
@@ -284,9 +289,11 @@ class Table:
     def rules(self, chain: str) -> list[str]:
         return self.chains.get(chain, [])
 
+    def normal(self, chain: str) -> list[str]:
+        return [_normal(r) for r in self.rules(chain)]
+
     def has(self, rule: str) -> bool:
-        chain = rule.split()[1]
-        return _normal(rule) in self.rules(chain)
+        return _normal(rule) in self.normal(rule.split()[1])
 
 
 def parse_save(text: str) -> Table:
@@ -296,8 +303,7 @@ def parse_save(text: str) -> Table:
         if line.startswith(":"):
             table.chains.setdefault(line[1:].split()[0], [])
         elif line.startswith("-A "):
-            chain = line.split()[1]
-            table.chains.setdefault(chain, []).append(_normal(line))
+            table.chains.setdefault(line.split()[1], []).append(line)
     return table
 
 
@@ -315,35 +321,71 @@ class Step:
         return "iptables " + " ".join(self.args)
 
 
+def _ours(table: Table, chain: str, interface: str) -> list[str]:
+    return [r for r in table.normal(chain) if rule_interface(r) == interface]
+
+
+def _merged(table: Table, chain: str, interface: str, ours: list[str], live: Callable[[str], bool]) -> list[str]:
+    """The chain with this bridge's rules replaced by ``ours``, in place, and other bridges'
+    (another engine on this host) kept as they are, except those of bridges gone from the host
+    (they could match nothing any more)."""
+    groups: dict[str, list[str]] = {}
+    for rule in table.rules(chain):
+        name = rule_interface(rule)
+        if name is not None and (name == interface or live(name)):
+            groups.setdefault(name, []).append(rule)
+    groups[interface] = ours
+    return [rule for rules in groups.values() for rule in rules]
+
+
+def chain_contents(policy: Policy, table: Table, chains: Chains = CHAINS,
+                   live: Callable[[str], bool] = lambda interface: True) -> dict[str, list[str]]:
+    """What each of our chains should hold: this bridge's rules, and other live bridges'."""
+    return {
+        chains.input: _merged(table, chains.input, policy.interface, input_rules(policy, chains), live),
+        chains.forward: _merged(table, chains.forward, policy.interface, forward_rules(policy, chains), live),
+    }
+
+
+def restore_input(contents: Mapping[str, list[str]]) -> str:
+    """``iptables-restore --noflush`` input that replaces our chains whole, atomically (it
+    flushes only the chains it declares: never INPUT, FORWARD or DOCKER-USER)."""
+    lines = ["*filter", *(f":{chain} - [0:0]" for chain in contents)]
+    for rules in contents.values():
+        lines += rules
+    return "\n".join(lines + ["COMMIT", ""])
+
+
 def missing(policy: Policy, table: Table, chains: Chains = CHAINS) -> list[str]:
-    """The rules the policy wants that the table lacks (jumps included), or that it has in
-    excess in our chains; empty when everything is in place."""
+    """The rules for the policy's bridge that are not in place as wanted (jumps included);
+    empty when everything is. Other bridges' rules are not looked at."""
     if not policy.blocks_anything:
         return []
-    wanted_in, wanted_fwd = input_rules(policy, chains), forward_rules(policy, chains)
     problems = []
-    for chain, wanted in ((chains.input, wanted_in), (chains.forward, wanted_fwd)):
+    for chain, wanted in ((chains.input, input_rules(policy, chains)), (chains.forward, forward_rules(policy, chains))):
         if chain not in table.chains:
             problems.append(f"chain {chain} missing")
-        elif table.rules(chain) != [_normal(r) for r in wanted]:
+        elif _ours(table, chain, policy.interface) != [_normal(r) for r in wanted]:
             problems += [r for r in wanted if not table.has(r)] or [f"chain {chain} differs from the settings"]
     problems += [r for r in jump_rules(chains) if not table.has(r)]
     return problems
 
 
-def plan(policy: Policy, table: Table, chains: Chains = CHAINS) -> list[Step]:
-    """What to run so the table holds exactly the policy's rules; nothing when it already does."""
-    if not policy.blocks_anything:
+def plan(policy: Policy, table: Table, chains: Chains = CHAINS,
+         live: Callable[[str], bool] = lambda interface: True) -> list[Step]:
+    """What to run so that our chains hold exactly the policy's rules for its bridge (and
+    still those of other live bridges), jumped to once each; nothing when they already do."""
+    contents = chain_contents(policy, table, chains, live)
+    if not any(contents.values()):
         return removal(table, chains)
     steps: list[Step] = []
-    wanted = {chains.input: input_rules(policy, chains), chains.forward: forward_rules(policy, chains)}
-    if any(c not in table.chains or table.rules(c) != [_normal(r) for r in w] for c, w in wanted.items()):
-        steps.append(Step(restore=restore_input(policy, chains)))
+    if any(c not in table.chains or table.normal(c) != [_normal(r) for r in rules] for c, rules in contents.items()):
+        steps.append(Step(restore=restore_input(contents)))
     if DOCKER_USER not in table.chains:
         steps.append(Step(args=("-N", DOCKER_USER)))
     for rule in jump_rules(chains):
         _, chain, *target = rule.split()
-        count = table.rules(chain).count(_normal(rule))
+        count = table.normal(chain).count(_normal(rule))
         if count == 0:
             steps.append(Step(args=("-I", chain, "1", *target)))
         # A jump in twice (an older, interrupted run): keep one.
@@ -352,12 +394,12 @@ def plan(policy: Policy, table: Table, chains: Chains = CHAINS) -> list[Step]:
 
 
 def removal(table: Table, chains: Chains = CHAINS) -> list[Step]:
-    """What to run to take our rules out (Docker's DOCKER-USER and its jump stay)."""
+    """What to run to take all our rules out (Docker's DOCKER-USER and its jump stay)."""
     steps: list[Step] = []
     for rule in jump_rules(chains):
         _, chain, *target = rule.split()
         if target[-1] in (chains.input, chains.forward):
-            steps += [Step(args=("-D", chain, *target))] * table.rules(chain).count(_normal(rule))
+            steps += [Step(args=("-D", chain, *target))] * table.normal(chain).count(_normal(rule))
     for chain in (chains.input, chains.forward):
         if chain in table.chains:
             steps += [Step(args=("-F", chain)), Step(args=("-X", chain))]
@@ -394,6 +436,8 @@ class FirewallUnavailable(LauncherError):
         self.reason = reason
 
 
+#: Serializes the read-modify-write of our chains among the servers of this host.
+LOCK_PATH = "/run/workspace-launcher-firewall.lock"
 FIX_NOT_PERMITTED = "run 'sudo workspace-launcher network protect' (again after each reboot), or run the host server as root"
 FIX_MISSING = "install iptables (apt-get install iptables), then run 'sudo workspace-launcher network protect'"
 
@@ -435,10 +479,30 @@ class Firewall:
     """Runs iptables: reads the filter table, applies a :func:`plan`, removes our rules."""
 
     def __init__(self, chains: Chains = CHAINS, *, run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-                 which: Callable[[str], str | None] = shutil.which) -> None:
+                 which: Callable[[str], str | None] = shutil.which,
+                 live: Callable[[str], bool] = lambda interface: bridge_on_this_host(interface),
+                 lock_path: str | None = LOCK_PATH) -> None:
         self.chains = chains
         self._run = run
         self._which = which
+        self._live = live
+        self._lock_path = lock_path
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """One read-modify-write at a time among this host's servers (several engines' bridges
+        share our chains). Without the lock file (not root) iptables refuses anyway."""
+        try:
+            handle = open(self._lock_path, "a") if self._lock_path else None
+        except OSError:
+            handle = None
+        try:
+            if handle is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            if handle is not None:
+                handle.close()  # releases the lock
 
     def _binary(self, name: str) -> str:
         path = self._which(name)
@@ -474,10 +538,13 @@ class Firewall:
 
     def sync(self, policy: Policy) -> list[str]:
         """Make the rules match the policy; what was run (nothing when they already did)."""
-        return self._apply(plan(policy, self.table(), self.chains))
+        with self._locked():
+            return self._apply(plan(policy, self.table(), self.chains, self._live))
 
     def remove(self) -> list[str]:
-        return self._apply(removal(self.table(), self.chains))
+        """Take out our chains and jumps, for every bridge."""
+        with self._locked():
+            return self._apply(removal(self.table(), self.chains))
 
     def missing(self, policy: Policy) -> list[str]:
         return missing(policy, self.table(), self.chains)

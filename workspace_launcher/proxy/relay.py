@@ -35,6 +35,7 @@ from .rules import (
     rewrite_location,
     scrubbed_referer,
     sendable_close_code,
+    valid_content_length,
     within,
 )
 
@@ -91,6 +92,9 @@ class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
         path = prefix + self._rest[1:]
         if not within(path, prefix):
             raise web.HTTPError(400, "the path leaves the workspace")
+        if not valid_content_length(self.request.headers.get_list("Content-Length")):
+            # Forwarded as is, an ambiguous length is a request-smuggling vector upstream.
+            raise web.HTTPError(400, "the request's Content-Length is not one plain number")
         if not self._api and not self._upgrade and self.request.method == "GET" and has_query(query, "token"):
             rest = drop_query(query, frozenset({"token"}))  # a host token must not stay in a workspace URL
             self.redirect(self.request.path + ("?" + rest if rest else ""))

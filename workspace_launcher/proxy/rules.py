@@ -6,6 +6,7 @@ Nothing here does I/O; the handlers apply these rules and the unit tests call th
 from __future__ import annotations
 
 import posixpath
+import re
 from urllib.parse import unquote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 from ..upstream import Upstream
@@ -81,6 +82,14 @@ def scrubbed_referer(referer: str) -> str:
     would otherwise hand the host's token to every workspace request it makes)."""
     parts = urlsplit(referer)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, forwarded_query(parts.query), ""))
+
+
+_CONTENT_LENGTH = re.compile(r"^[0-9]{1,15}$")
+
+
+def valid_content_length(values: list[str]) -> bool:
+    """At most one Content-Length, of plain decimal digits (none is fine)."""
+    return not values or (len(values) == 1 and bool(_CONTENT_LENGTH.fullmatch(values[0])))
 
 
 def within(path: str, prefix: str) -> bool:
