@@ -54,6 +54,26 @@ def validate_workspace_id(value: object) -> str:
     return value
 
 
+# Docker's reference grammar (distribution/reference): [host[:port]/]path[:tag][@digest], or an
+# image id. Anything else never names an image, and is never sent to the engine as part of a URL.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_REFERENCE_RE = re.compile(
+    rf"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{{1,5}})?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$|^sha256:[0-9a-f]{64}$"
+)
+
+
+def validate_image_reference(value: object, *, field: str) -> str:
+    """An image reference such as ``workspace-launcher/snapshot-alice:before-upgrade``."""
+    if not isinstance(value, str) or len(value) > 512 or not _IMAGE_REFERENCE_RE.fullmatch(value):
+        raise InvalidRequest(
+            f"{field} {shown(value)} is not an image reference: write e.g. "
+            "'workspace-launcher/snapshot-alice:before-upgrade', as 'workspace-launcher images list' shows",
+            field=field,
+        )
+    return value
+
+
 def owner_slug(owner: str) -> str:
     """A reversible, name-safe form of an owner name for volume and container names.
 

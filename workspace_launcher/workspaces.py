@@ -50,6 +50,7 @@ from .validation import (
     owner_slug,
     parse_cpus,
     parse_size,
+    validate_image_reference,
     validate_name,
     validate_workspace_id,
 )
@@ -260,8 +261,8 @@ class WorkspaceManager(LoggingConfigurable):
         workspace_id = secrets.token_hex(6)
         name = validate_name(name, field="name") if name is not None else f"{chosen.name}-{workspace_id[:6]}"
         limits = self._limits(chosen, cpus=cpus, memory=memory, shm_size=shm_size)
-        if snapshot is not None and not isinstance(snapshot, str):
-            raise InvalidRequest("snapshot must be an image reference string", field="snapshot")
+        if snapshot is not None:
+            validate_image_reference(snapshot, field="snapshot")
         if not isinstance(open_demo, bool):
             raise InvalidRequest("open_demo must be true or false", field="open_demo")
         environment = launch_environment(deterministic=deterministic, seed=seed, env=env, allowed=self.allowed_env)
@@ -615,6 +616,8 @@ class WorkspaceManager(LoggingConfigurable):
         workspace, container_id = await self._container_of(owner, workspace_id)
         if workspace.status is Status.RUNNING:
             return workspace
+        if workspace_id in self._launch_tasks:  # its launch is still starting it
+            raise Conflict(f"workspace {workspace.name} is still launching ({workspace.status.value}); wait until it runs")
         self._forget_connection(workspace_id)  # a start is a new generation: no stale upstream
         before = await self.backend.inspect(container_id)
         self.datasets.recheck_binds((before or {}).get("Mounts") or [])
@@ -712,6 +715,8 @@ class WorkspaceManager(LoggingConfigurable):
                 field="tag",
             )
         attrs = await self.backend.inspect(container_id)
+        if attrs is None:  # removed since it was looked up
+            raise NotFound(f"no workspace {workspace_id}")
         labels = specs.snapshot_labels(attrs["Config"].get("Labels") or {}, created=_now())
         repository = f"{SNAPSHOT_REPOSITORY}-{owner_slug(workspace.owner)}"
         await self.backend.commit(

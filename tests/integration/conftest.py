@@ -116,3 +116,23 @@ def never_answering_profile(tmp_path_factory, minimal_image, docker_client):
     yield name, {"display_name": "Never answers", "description": "for timeout tests", "context_dir": str(context)}
     for image in docker_client.images.list(filters={"label": f"workspace-launcher.profile={name}"}):
         docker_client.images.remove(image.id, force=True)
+
+
+@pytest.fixture(scope="session")
+def nvidia_runtime(docker_client) -> bool:
+    """Whether the suite's engine can hand NVIDIA GPUs to containers (decided as the product does)."""
+    from workspace_launcher.backends.docker import DockerBackend, DockerEngine
+
+    engine = DockerEngine()
+    try:
+        return asyncio.run(DockerBackend(engine).has_nvidia_runtime())
+    finally:
+        engine.close()
+
+
+@pytest.fixture
+def without_nvidia_runtime(nvidia_runtime) -> None:
+    """For tests of what a GPU-less host says: where there is a runtime, the GPU launch test
+    (test_workspaces.py::test_a_gpu_launch_on_this_hosts_runtime) runs instead."""
+    if nvidia_runtime:
+        pytest.skip("this host has an NVIDIA runtime; the GPU launch test covers it instead")

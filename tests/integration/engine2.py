@@ -39,6 +39,9 @@ import requests
 E2_DIR = Path(os.environ.get("WORKSPACE_LAUNCHER_TEST_E2_DIR", "/var/tmp/workspace-launcher-e2"))
 BRIDGE = "wl-e2"
 BRIDGE_ADDRESS = "10.199.0.1/24"
+#: The bridge interface of the second engine's workspace network: never the main engine's
+#: (two engines asked for one bridge name silently share one interface, each taking it over).
+WORKSPACE_BRIDGE = "wl-e2-ws"
 #: User networks of the second engine (the workspace network) come from here: a /24 each.
 ADDRESS_POOL = "base=10.199.64.0/18,size=24"
 HOOK_NAME = "nvidia-container-runtime-hook"
@@ -189,6 +192,19 @@ class SecondEngine:
         except OSError:
             return "(no log)"
 
+    def ensure_workspace_network(self) -> None:
+        """The workspace network, as the product makes it, on a bridge of this engine's own.
+
+        Made here rather than by the first launch: ``WorkspaceManager`` builds its backend
+        without its config, so ``WorkspaceNetwork.bridge_name`` does not reach the network it
+        creates, and the default name is the one the main engine's network gets too.
+        """
+        from workspace_launcher.backends import spec as specs
+
+        with contextlib.closing(self.client()) as client:
+            if not client.networks.list(names=[specs.NETWORK_NAME]):
+                client.networks.create(**specs.network_spec(bridge_name=WORKSPACE_BRIDGE))
+
     # -- images -----------------------------------------------------------------------------
     def load_images(self, tags: list[str]) -> None:
         """Copy images (their tags, ids and labels unchanged) from the main engine."""
@@ -225,11 +241,14 @@ class SecondEngine:
                 volume.remove(force=True)
 
     def teardown(self) -> None:
-        """Stop it, remove its bridge and its directories."""
+        """Stop it, remove its bridges, the firewall rules host servers put on its workspace
+        bridge, and its directories."""
         if self.answers():
             self.remove_everything()
         self.stop()
-        _run("ip", "link", "del", BRIDGE, check=False)
+        for bridge in (BRIDGE, WORKSPACE_BRIDGE):
+            _run("ip", "link", "del", bridge, check=False)
+        _remove_firewall_rules(WORKSPACE_BRIDGE)
         self._remove_root()
 
     def _remove_root(self) -> None:
@@ -248,6 +267,17 @@ class SecondEngine:
         except FileNotFoundError:
             return []
         return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _remove_firewall_rules(interface: str) -> None:
+    """Take the rules for ``interface`` out of the product's shared chains, keeping those of
+    every other bridge (the product's own sync, for a policy that blocks nothing there)."""
+    from workspace_launcher.backends.firewall import Firewall, FirewallUnavailable, Policy
+
+    try:
+        Firewall().sync(Policy(interface=interface, protect_host=False))
+    except FirewallUnavailable as e:  # no iptables here: no rules were made either
+        print(f"firewall rules for {interface} not checked: {e.message}")
 
 
 def holding_gpus(client: docker.DockerClient) -> dict[str, list[str]]:
@@ -295,6 +325,7 @@ def engine2(minimal_image, docker_client):
         jupyter = [t for t in jupyter if set(docker_client.api.inspect_image(t)["RootFS"]["Layers"]) <= layers]
         assert jupyter, "the minimal image's Jupyter layer is not tagged in the main engine"
         engine.load_images([base, *jupyter, minimal_image.tag])
+        engine.ensure_workspace_network()
         yield engine
     finally:
         if started:

@@ -34,7 +34,7 @@ import requests
 from workspace_launcher.backends import spec as specs
 from workspace_launcher.proxy.sessions import COOKIE_NAME
 
-from .engine2 import SecondEngine
+from .engine2 import WORKSPACE_BRIDGE, SecondEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 CA_BUNDLE = os.environ.get("WORKSPACE_LAUNCHER_TEST_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
@@ -157,6 +157,7 @@ def _config(tmp: Path, owner: str, lock_path: Path, profiles: dict[str, str], se
         "ImageBuilder.lock_file": str(tmp / "images.lock.json"),
         "ProfileRegistry.extra_profiles": profiles,
         "WorkspaceManager.launch_timeout": 90.0,
+        "WorkspaceNetwork.bridge_name": WORKSPACE_BRIDGE,
         **settings,
     }
     if os.path.isfile(CA_BUNDLE):  # part of the images' hash: the same as the minimal_image fixture's

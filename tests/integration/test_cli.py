@@ -12,7 +12,7 @@ from .conftest import CA_BUNDLE
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory, dataset_root, minimal_image):
+def cli(tmp_path_factory, dataset_root, minimal_image, test_owner):
     config = tmp_path_factory.mktemp("cli") / "launcher_config.py"
     config.write_text(
         "c.ImageBuilder.extra_ca_bundle = %r\n"
@@ -26,7 +26,7 @@ def cli(tmp_path_factory, dataset_root, minimal_image):
            str(config.parent / "datasets.json"), str(config.parent / "managed"), str(config.parent / "lock.json"))
     )
 
-    def run(*args: str, owner: str = "wltest-cli") -> subprocess.CompletedProcess:
+    def run(*args: str, owner: str = f"{test_owner}-cli") -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "workspace_launcher.cli", "--config", str(config), "--owner", owner, *args],
             capture_output=True, text=True, timeout=300,
@@ -37,17 +37,24 @@ def cli(tmp_path_factory, dataset_root, minimal_image):
         run("workspaces", "rm", workspace["id"], "--purge")
 
 
-def test_doctor_reports_each_check_with_a_verdict(cli):
+def test_doctor_reports_each_check_with_a_verdict(cli, nvidia_runtime):
     result = cli("doctor")
     lines = result.stdout.splitlines()
     assert any(line.strip().startswith("ok engine: Docker") for line in lines), result.stdout
     assert any("base image: workspace-launcher/base:bookworm present" in line for line in lines)
-    # This host has no NVIDIA runtime: a warning with the fix, not a failure.
-    assert any(line.strip().startswith("warn nvidia runtime") for line in lines)
-    assert "fix: " in result.stdout
+    # Without an NVIDIA runtime: a warning with the fix, not a failure.
+    verdict = "ok" if nvidia_runtime else "warn"
+    assert any(line.strip().startswith(f"{verdict} nvidia runtime") for line in lines), result.stdout
+    if not nvidia_runtime:
+        assert "fix: " in result.stdout
     # The tests' workspaces have made the network by now, or not yet: either way a verdict.
     assert any(line.strip().startswith("ok workspace route:") for line in lines), result.stdout
     assert result.returncode == 0
+
+
+def words(text: str) -> str:
+    """Output with the terminal's line wrapping undone."""
+    return " ".join(text.split())
 
 
 def test_launch_list_logs_rm_through_the_cli(cli, docker_client):
@@ -60,10 +67,19 @@ def test_launch_list_logs_rm_through_the_cli(cli, docker_client):
     assert "Jupyter Server" in cli("workspaces", "logs", workspace["id"], "--tail", "50").stdout
     stopped = cli("workspaces", "stop", workspace["id"])
     assert stopped.stdout.strip() == f"{workspace['id']} stopped"
-    removed = cli("workspaces", "rm", workspace["id"])
-    assert "volumes kept" in removed.stdout
-    assert docker_client.volumes.get(f"workspace-launcher-work-{workspace['id']}")
-    docker_client.volumes.get(f"workspace-launcher-work-{workspace['id']}").remove()
+    # The model volume goes only by its own command, and not while a workspace mounts it.
+    owner = workspace["owner"]
+    refused = cli("models", "rm", owner, "--yes")
+    assert refused.returncode == 1 and "from-cli" in refused.stderr and "delete them first" in words(refused.stderr)
+    removed = words(cli("workspaces", "rm", workspace["id"], "--purge").stdout)
+    assert f"removed volume: workspace-launcher-work-{workspace['id']}" in removed
+    assert "the model volume stays" in removed
+    models = json.loads(cli("models", "list", "--json").stdout)
+    (mine,) = [m for m in models if m["owner"] == owner]
+    assert mine["workspaces"] == []
+    gone = cli("models", "rm", owner, "--yes")
+    assert gone.returncode == 0 and mine["name"] in gone.stdout
+    assert [m for m in json.loads(cli("models", "list", "--json").stdout) if m["owner"] == owner] == []
 
 
 @pytest.mark.parametrize(

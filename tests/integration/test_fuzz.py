@@ -91,7 +91,7 @@ values = ["minimal"]
 values = ["demo-shapes", "demo"]
 
 [parameters]
-"body.profile" = {{ dictionary = "profiles", probability = 0.5 }}
+"body.profile" = {{ dictionary = "profiles", probability = 0.15 }}
 "body.datasets[*]" = {{ dictionary = "datasets", probability = 0.5 }}
 
 # A snapshot is an image of the owner that the REST API keeps on purpose (there is no route to

@@ -274,7 +274,7 @@ def test_bad_input_is_refused_and_leaves_nothing(request_fields, field, dataset_
     assert run(manager.list(owner=owner)) == []
 
 
-def test_gpus_on_a_host_without_nvidia_runtime_fail_clearly_and_leave_nothing(dataset_root, tmp_path, docker_client, minimal_image, test_owner):
+def test_gpus_on_a_host_without_nvidia_runtime_fail_clearly_and_leave_nothing(without_nvidia_runtime, dataset_root, tmp_path, docker_client, minimal_image, test_owner):
     manager = WorkspaceManager(config=make_config(dataset_root, tmp_path, declared_gpus=FAKE_GPUS))
     owner = f"{test_owner}-no-runtime"
     with pytest.raises(GpuRuntimeMissing, match="workspace-launcher doctor"):
@@ -285,7 +285,7 @@ def test_gpus_on_a_host_without_nvidia_runtime_fail_clearly_and_leave_nothing(da
     assert run(manager.list(owner=owner)) == []  # refused before anything was registered
 
 
-def test_the_engine_refusing_a_gpu_device_is_reported_the_same_way(dataset_root, tmp_path, docker_client, minimal_image, test_owner):
+def test_the_engine_refusing_a_gpu_device_is_reported_the_same_way(without_nvidia_runtime, dataset_root, tmp_path, docker_client, minimal_image, test_owner):
     """Where the runtime check passes but the engine still cannot serve the device request."""
     manager = WorkspaceManager(config=make_config(dataset_root, tmp_path, declared_gpus=FAKE_GPUS))
     owner = f"{test_owner}-no-driver"
@@ -296,6 +296,25 @@ def test_the_engine_refusing_a_gpu_device_is_reported_the_same_way(dataset_root,
     failed = run(manager.list(owner=owner))
     assert [w.status for w in failed] == [Status.FAILED]
     assert "NVIDIA container runtime" in failed[0].error
+
+
+def test_a_gpu_launch_on_this_hosts_runtime(nvidia_runtime, session_config, minimal_image, docker_client, test_owner):
+    """Where the engine has an NVIDIA runtime (and real GPUs, found by NVML): a one-GPU launch
+    starts and its container is handed exactly the GPU it was allocated."""
+    if not nvidia_runtime:
+        pytest.skip("no NVIDIA runtime on this host: the no-runtime tests above cover it")
+    manager = WorkspaceManager(config=session_config)
+    workspace = run(manager.launch(owner=test_owner, profile="minimal", gpus=1))
+    try:
+        assert workspace.status is Status.RUNNING and len(workspace.gpus) == 1
+        attrs = docker_client.api.inspect_container(workspace.container_id)
+        (device_request,) = attrs["HostConfig"]["DeviceRequests"]
+        assert device_request["DeviceIDs"] == workspace.gpus
+        code, out = exec_in(docker_client, workspace.container_id, "echo $NVIDIA_VISIBLE_DEVICES")
+        assert (code, out.strip()) == (0, workspace.gpus[0])
+    finally:
+        run(manager.delete(owner=test_owner, workspace_id=workspace.id, purge=True))
+        manager.engine.close()
 
 
 def test_two_gpu_request_creates_a_device_request_for_exactly_those_uuids(dataset_root, tmp_path, docker_client, minimal_image, test_owner):

@@ -25,7 +25,7 @@ from docker.errors import APIError, DockerException, NotFound
 
 from ..errors import EngineUnavailable, GpuRuntimeMissing, LaunchFailed
 from . import spec as specs
-from .firewall import Firewall, Outcome, WorkspaceNetwork, protect
+from .firewall import Firewall, Outcome, WorkspaceNetwork, bridge_on_this_host, engine_is_local, protect
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -99,7 +99,16 @@ class DockerBackend:
 
     async def create_network(self) -> Mapping:
         """The workspace network's attrs, the network made first if missing (no firewall step)."""
-        wanted = specs.network_spec(bridge_name=self.network.bridge_name, internal=self.network.internal)
+        bridge = self.network.bridge_name
+        if engine_is_local(str(getattr(self.engine.api, "base_url", ""))) and bridge_on_this_host(bridge):
+            # Another engine's bridge (Docker would take it over, addresses and all): let this
+            # engine name its own (br-<id>), which the rules follow just the same.
+            self._say_once("warning", (
+                f"an interface named {bridge} exists on this host but this engine has no workspace network: "
+                f"it belongs to another engine; making the network with a bridge named by Docker (set "
+                f"WorkspaceNetwork.bridge_name to a name of this engine's own)"))
+            bridge = None
+        wanted = specs.network_spec(bridge_name=bridge, internal=self.network.internal)
         # Looked up first: older engines do not refuse a second network with the same name.
         existing = await self.engine.call(self.engine.client.networks.list, names=[wanted["name"]])
         if found := next((n for n in existing if n.name == wanted["name"]), None):
@@ -187,7 +196,10 @@ class DockerBackend:
         filters = {"label": [specs.MANAGED_LABEL if workspace_id is None else f"{specs.MANAGED_LABEL}={workspace_id}"]}
         if owner is not None:
             filters["label"].append(f"{specs.label('owner')}={owner}")
-        containers = await self.engine.call(self.engine.client.containers.list, all=True, filters=filters)
+        # ignore_removed: the SDK inspects each listed container; one removed in between (a failed
+        # launch's clean-up, a delete) is simply no longer listed, instead of failing the listing.
+        containers = await self.engine.call(self.engine.client.containers.list, all=True, filters=filters,
+                                            ignore_removed=True)
         # Containers run from a snapshot image by hand inherit a blank id label: not ours.
         return [c.attrs for c in containers if c.attrs["Config"]["Labels"].get(specs.MANAGED_LABEL)]
 

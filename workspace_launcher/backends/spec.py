@@ -209,18 +209,18 @@ def container_spec(spec: WorkspaceSpec) -> dict:
     return kwargs
 
 
-def network_spec(*, bridge_name: str = BRIDGE_NAME, internal: bool = False, name: str = NETWORK_NAME) -> dict:
+def network_spec(*, bridge_name: str | None = BRIDGE_NAME, internal: bool = False, name: str = NETWORK_NAME) -> dict:
     """The dedicated bridge: workspaces cannot talk to each other (no inter-container traffic);
-    its host interface has a fixed name, which the firewall rules match (backends/firewall.py);
-    ``internal``: no route out at all."""
+    its host interface has a fixed name, which the firewall rules match (backends/firewall.py;
+    ``None``: Docker's br-<id>); ``internal``: no route out at all."""
+    options = {"com.docker.network.bridge.enable_icc": "false"}
+    if bridge_name:
+        options["com.docker.network.bridge.name"] = bridge_name
     return {
         "name": name,
         "driver": "bridge",
         "internal": internal,
-        "options": {
-            "com.docker.network.bridge.enable_icc": "false",
-            "com.docker.network.bridge.name": bridge_name,
-        },
+        "options": options,
         "labels": {label("role"): "network"},
     }
 
