@@ -72,6 +72,7 @@ class WorkspaceLauncherApp(ExtensionApp):
             serve_workspace_origins(self.serverapp.web_app, self.origins.template, self.serverapp.base_url)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
+        self.settings["workspace_launcher_manager"].watch_engine()
         self.culler.start(owner=self.owner)
 
     async def stop_extension(self) -> None:

@@ -164,12 +164,14 @@ def check_route(facts: HostFacts) -> Check:
     return Check("workspace route", OK, f"ports published on 127.0.0.1 (this host is not on the network {gateway})")
 
 
-PROTECT = "run 'sudo workspace-launcher network protect' (the host server also installs them at every launch when it runs as root)"
+PROTECT = ("run 'sudo workspace-launcher network protect' (the host server also installs them at every launch "
+           "when it runs as root)")
+EXPOSED = "workspaces can reach this host's services and the metadata address 169.254.169.254"
 
 
 def check_firewall(facts: FirewallFacts) -> list[Check]:
     """Whether workspaces are kept off this host, the metadata address and the blocked ranges."""
-    name, exposed = "workspace firewall", "workspaces can reach this host's services and the metadata address 169.254.169.254"
+    name, exposed = "workspace firewall", EXPOSED
     checks = []
     if facts.internal_actual is not None and facts.internal_actual != facts.internal_wanted:
         checks.append(Check(
@@ -198,9 +200,11 @@ def check_firewall(facts: FirewallFacts) -> list[Check]:
     elif facts.error:
         checks.append(Check(name, WARN, f"could not read the firewall: {facts.error}", PROTECT))
     elif facts.missing:
-        where = f"on {facts.interface}" if facts.network_exists else f"(the network, bridge {facts.interface}, is made at the first launch)"
+        where = (f"on {facts.interface}" if facts.network_exists
+                 else f"(the network, bridge {facts.interface}, is made at the first launch)")
         checks.append(Check(
-            name, WARN, f"{len(facts.missing)} rule(s) not in place {where}: {exposed}; first: {facts.missing[0]}", PROTECT,
+            name, WARN, f"{len(facts.missing)} rule(s) not in place {where}: {exposed}; first: {facts.missing[0]}",
+            PROTECT,
         ))
     else:
         checks.append(Check(name, OK, f"workspaces on {facts.interface} may not reach {', '.join(facts.refused)}"))
@@ -224,13 +228,15 @@ def gather_firewall(settings: WorkspaceNetwork, network_attrs: dict | None, *, e
     """Read this host's firewall against the settings (``network_attrs`` None: no network yet)."""
     attrs = network_attrs or {"Id": "", "Options": {"com.docker.network.bridge.name": settings.bridge_name}}
     policy = policy_for(settings, attrs, resolv_conf=read_resolv_conf(), is_host_address=is_host_address)
+    refused = (["this host"] if policy.protect_host else []) + list(policy.refused_ranges)
     facts = FirewallFacts(
         interface=policy.interface, network_exists=network_attrs is not None,
-        refused=(["this host"] if policy.protect_host else []) + list(policy.refused_ranges),
+        refused=refused + (["anything beyond this host (internal network)"] if policy.internal else []),
         internal_wanted=settings.internal,
         internal_actual=None if network_attrs is None else bool(network_attrs.get("Internal")),
     )
-    facts.on_this_host = engine_is_local(engine_url) and (network_attrs is None or bridge_on_this_host(policy.interface))
+    facts.on_this_host = engine_is_local(engine_url) and (
+        network_attrs is None or bridge_on_this_host(policy.interface))
     if facts.on_this_host and policy.blocks_anything:
         try:
             facts.missing = (firewall or Firewall()).missing(policy)

@@ -206,7 +206,12 @@ class WorkspaceActionHandler(LauncherHandler):
     @answers_errors
     async def post(self, workspace_id: str, action: str) -> None:
         if action == "snapshot":
-            tag = self.json_body(required=False).get("tag")
+            body = self.json_body(required=False)
+            if unknown := sorted(set(body) - {"tag"}):
+                raise InvalidRequest(f"unknown fields {unknown}; allowed: ['tag']", field=unknown[0])
+            tag = body.get("tag")
+            if tag is not None and not isinstance(tag, str):
+                raise InvalidRequest("tag must be a string (or null, or empty, for the default)", field="tag")
             image = await self.manager.snapshot(owner=self.owner, workspace_id=workspace_id, tag=tag)
             self.set_status(201)
             self.set_header("Location", f"{self.base_url}workspace-launcher/api/workspaces/{workspace_id}")

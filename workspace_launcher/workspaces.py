@@ -22,6 +22,7 @@ from traitlets.config import LoggingConfigurable
 from . import __version__
 from .backends import spec as specs
 from .backends.docker import DockerBackend, DockerEngine, container_env
+from .backends.reflector import ContainerReflector
 from .datasets import DatasetCatalog
 from .environment import launch_environment
 from .errors import (
@@ -183,6 +184,14 @@ class WorkspaceManager(LoggingConfigurable):
         workspaces launched from then on; older ones are reached whichever way they offer.""",
     ).tag(config=True)
 
+    resync_interval = Float(
+        60.0,
+        help="""Seconds between full re-reads of the engine's containers. Between them, a
+        server keeps workspace state current from the engine's event stream, so status polls
+        and lists cost no engine call; the re-read repairs anything a lost event missed.
+        Default: 60.""",
+    ).tag(config=True)
+
     engine = Instance(DockerEngine, help="The Docker engine connection (set by the app).")
 
     @default("engine")
@@ -223,6 +232,34 @@ class WorkspaceManager(LoggingConfigurable):
         self._launch_tasks: dict[str, asyncio.Task] = {}
         #: The server's jupyter_events EventLogger, set by the extension app.
         self.event_logger = None
+        #: Container state kept current from the engine's events (watch_engine; servers only).
+        self.reflector: ContainerReflector | None = None
+
+    # -- engine state: from the reflector while it is synced, else from the engine -------------
+    def watch_engine(self) -> None:
+        """Keep container state from the engine's event stream (a server calls this at start)."""
+        if self.reflector is None:
+            self.reflector = ContainerReflector(self.engine, resync_interval=self.resync_interval)
+            self.reflector.start()
+
+    async def _containers(self, *, owner: str | None = None, workspace_id: str | None = None) -> list[dict]:
+        if self.reflector is not None and self.reflector.synced:
+            return self.reflector.containers(owner=owner, workspace_id=workspace_id)
+        return await self.backend.list_workspaces(owner=owner, workspace_id=workspace_id)
+
+    def _cached(self, container_id: str) -> dict | None:
+        if self.reflector is not None and self.reflector.synced:
+            return self.reflector.get(container_id)
+        return None
+
+    async def _changed(self, container_id: str) -> None:
+        """After this manager changed a container: its own next read sees the change."""
+        if self.reflector is not None:
+            await self.reflector.refresh(container_id)
+
+    def _changed_now_gone(self, container_id: str) -> None:
+        if self.reflector is not None:
+            self.reflector.forget(container_id)
 
     def record_activity(self, workspace_id: str) -> None:
         """Called by the proxy on every request and WebSocket message."""
@@ -323,8 +360,12 @@ class WorkspaceManager(LoggingConfigurable):
         return True
 
     async def shutdown(self) -> None:
-        """Cancel every launch in flight and wait for their clean-up (server shutdown)."""
+        """Cancel every launch in flight and wait for their clean-up, then stop watching the
+        engine (server shutdown)."""
         await asyncio.gather(*(self.cancel_launch(i) for i in list(self._launch_tasks)))
+        if self.reflector is not None:
+            await self.reflector.stop()
+            self.reflector = None
 
     def _log_background_failure(self, task: asyncio.Task) -> None:
         if not task.cancelled() and (error := task.exception()) is not None:
@@ -404,6 +445,7 @@ class WorkspaceManager(LoggingConfigurable):
             workspace.gpus = [g.uuid for g in gpus]
             report(Status.STARTING, "starting Jupyter", progress=70)
             await self.backend.start(container_id)
+            await self._changed(container_id)
             await wait_ready(self.backend, self.routes, container_id, base_url=spec.base_url, token=spec.token,
                              timeout=self.launch_timeout)
         except BaseException as e:
@@ -411,6 +453,7 @@ class WorkspaceManager(LoggingConfigurable):
             if container_id is not None:
                 log_tail = log_tail or await container_log_tail(self.backend, container_id)
                 await self.backend.remove(container_id)
+                self._changed_now_gone(container_id)
             if created_volumes:
                 # Under the lock, so a concurrent launch of the owner cannot be between finding
                 # the model volume this launch made and mounting it; one in use is kept.
@@ -435,6 +478,7 @@ class WorkspaceManager(LoggingConfigurable):
             spec = self._workspace_spec(request, image, gpus, publish_port=publish_port)
             try:
                 container_id = await self.backend.create(specs.container_spec(spec))
+                await self._changed(container_id)
             except BaseException:
                 await self._remove_volumes(created_volumes)
                 raise
@@ -476,7 +520,7 @@ class WorkspaceManager(LoggingConfigurable):
     async def _reserve_gpus(self, request: LaunchRequest) -> list[Gpu]:
         if request.gpus.kind == "none":
             return []
-        containers = await self.backend.list_workspaces()
+        containers = await self.backend.list_workspaces()  # fresh: other servers' newest count
         held = specs.gpus_held(containers)
         owner_holds = sum(1 for ids in held.values() for i in ids if _owner_of(containers, i) == request.owner)
         return self.allocator.select(request.gpus, held, vendor=request.profile.gpu_vendor, owner_holds=owner_holds)
@@ -550,7 +594,7 @@ class WorkspaceManager(LoggingConfigurable):
 
     async def describe_gpus(self, *, owner: str) -> dict:
         """The inventory, who holds each GPU (names only for the owner's own), and the policy."""
-        containers = await self.backend.list_workspaces()
+        containers = await self._containers()
         held = specs.gpus_held(containers)
         names = {w.id: w.name for w in map(workspace_from_container, containers) if w.owner == owner}
         gpus = []
@@ -567,7 +611,7 @@ class WorkspaceManager(LoggingConfigurable):
     # -- lifecycle ------------------------------------------------------------------------
     async def list(self, *, owner: str | None = None) -> list[Workspace]:
         """Every workspace (of an owner), from the engine plus launches still in flight."""
-        found = {w.id: w for w in map(workspace_from_container, await self.backend.list_workspaces(owner=owner))}
+        found = {w.id: w for w in map(workspace_from_container, await self._containers(owner=owner))}
         for workspace_id, workspace in self._launches.items():
             if owner is None or workspace.owner == owner:
                 # A launch in flight knows better than the engine (running != ready yet).
@@ -577,7 +621,7 @@ class WorkspaceManager(LoggingConfigurable):
     async def get(self, *, owner: str | None, workspace_id: str) -> Workspace:
         """One workspace of the owner (``None``: any owner); NotFound for others' ids."""
         validate_workspace_id(workspace_id)
-        containers = await self.backend.list_workspaces(workspace_id=workspace_id)
+        containers = await self._containers(workspace_id=workspace_id)
         if workspace_id in self._launches:
             workspace = self._launches[workspace_id]
         elif containers:
@@ -607,6 +651,7 @@ class WorkspaceManager(LoggingConfigurable):
         self._forget_connection(workspace_id)
         self.sessions.revoke(workspace_id)
         await self.backend.stop(container_id)
+        await self._changed(container_id)
         workspace = await self.get(owner=owner, workspace_id=workspace_id)
         self._announce(workspace, Status.STOPPED, "stopped")
         return workspace
@@ -631,6 +676,7 @@ class WorkspaceManager(LoggingConfigurable):
                     "workspaces, or snapshot this one and launch the snapshot on other GPUs"
                 )
             await self.backend.start(container_id)
+        await self._changed(container_id)
         attrs = await self.backend.inspect(container_id)
         await wait_ready(self.backend, self.routes, container_id, base_url=workspace.base_url,
                          token=container_env(attrs)["JUPYTER_TOKEN"], timeout=self.launch_timeout)
@@ -649,6 +695,7 @@ class WorkspaceManager(LoggingConfigurable):
         self.sessions.revoke(workspace_id)
         for attrs in await self.backend.list_workspaces(workspace_id=workspace_id):
             await self.backend.remove(attrs["Id"])
+            self._changed_now_gone(attrs["Id"])
         self._announce(workspace, Status.DELETED, "deleted" + (" with its work volume" if purge else ", volumes kept"))
         if not purge:
             return []
@@ -739,7 +786,7 @@ class WorkspaceManager(LoggingConfigurable):
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         workspace, container_id = await self._container_of(owner, workspace_id)
-        attrs = await self.backend.inspect(container_id)
+        attrs = self._cached(container_id) or await self.backend.inspect(container_id)
         found = None
         if attrs and workspace.status is Status.RUNNING:
             token = container_env(attrs)["JUPYTER_TOKEN"]

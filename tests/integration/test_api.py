@@ -293,7 +293,7 @@ async def test_launch_lifecycle_over_rest_with_events(jp_fetch, jp_ws_fetch, jp_
     ws.close()
 
 
-async def test_another_owners_workspace_is_invisible(jp_fetch, launcher_config, minimal_image):
+async def test_another_owners_workspace_is_invisible(jp_fetch, launcher_config, minimal_image, test_owner):
     other = WorkspaceManager(config=launcher_config)
     workspace = await other.launch(owner=f"{test_owner}-someone-else", profile="minimal")
     try:

@@ -211,14 +211,14 @@ OOM_SCRIPT = textwrap.dedent("""
 
 
 def test_a_workspace_killed_for_memory_is_stopped_out_of_memory_and_frees_its_gpu(server, e2, clean):
-    workspace_id = launched(server, profile="minimal", gpus=1, memory="64m", shm_size="16m")
+    workspace_id = launched(server, profile="minimal", gpus=1, memory="128m", shm_size="16m")
     try:
         workspace = server.wait_settled(workspace_id)
         assert workspace["status"] == "running", workspace
         gpu = workspace["gpus"][0]
         assert server.gpu_holders()[gpu] == [workspace_id]
         container = e2.containers.get(f"workspace-launcher-{workspace_id}")
-        assert container.attrs["HostConfig"]["Memory"] == 64 * 2**20
+        assert container.attrs["HostConfig"]["Memory"] == 128 * 2**20
         try:
             container.exec_run(["python", "-c", OOM_SCRIPT], user="1000")
         except docker.errors.APIError:
@@ -227,7 +227,7 @@ def test_a_workspace_killed_for_memory_is_stopped_out_of_memory_and_frees_its_gp
         attrs = e2.api.inspect_container(container.id)
         assert attrs["State"]["OOMKilled"] is True, attrs["State"]
         assert workspace["status"] == "stopped", workspace
-        assert "out of memory (limit 64 MiB)" in workspace["message"], workspace["message"]
+        assert "out of memory (limit 128 MiB)" in workspace["message"], workspace["message"]
         assert_gpus_free(server, e2)
     finally:
         server.delete(workspace_id)

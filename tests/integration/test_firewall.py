@@ -96,6 +96,13 @@ def host_addresses() -> dict[str, str]:
     return found
 
 
+def docker0_address() -> str:
+    """The default bridge's host address (builds and plain `docker run` containers use it)."""
+    address = host_addresses().get("docker0")
+    assert address, "no docker0 on this host"
+    return address
+
+
 PROBE = r"""
 probe() {  # address port -> "address port verdict milliseconds"
   local start=$(date +%s%N) verdict
@@ -178,7 +185,7 @@ def workspace_like(docker_client, minimal_image, test_owner, protected):
 def on_default_bridge(docker_client, minimal_image, test_owner):
     """A container on the default bridge (docker0, where builds run) serving HTTP on a port
     published on docker0's own host address: a host port forwarded to another container."""
-    gateway = docker_client.api.inspect_network("bridge")["IPAM"]["Config"][0]["Gateway"]
+    gateway = docker0_address()
     container = _container(docker_client, minimal_image.tag, test_owner, user="1000", cap_drop=["ALL"],
                            ports={"8000/tcp": (gateway, None)})
     try:
@@ -203,12 +210,32 @@ def test_ensure_network_installs_the_rules_once(protected):
     assert outcome.level == "ok" and outcome.applied == ()
 
 
+def test_doctor_and_the_cli_see_the_rules_in_place(protected, session_config):
+    from click.testing import CliRunner
+
+    from workspace_launcher import cli_network  # noqa: F401  (registers `network` on the CLI)
+    from workspace_launcher.cli import main
+    from workspace_launcher.doctor import OK, evaluate, gather_facts
+    from workspace_launcher.workspaces import WorkspaceManager
+
+    manager = WorkspaceManager(config=session_config)
+    try:
+        checks = {c.name: c for c in evaluate(gather_facts(manager))}
+    finally:
+        manager.engine.close()
+    assert checks["workspace firewall"].level == OK, checks["workspace firewall"]
+    assert "may not reach this host, 169.254.0.0/16" in checks["workspace firewall"].detail
+    protected_ = CliRunner().invoke(main, ["network", "protect"])
+    assert protected_.exit_code == 0 and "may not reach this host" in protected_.output, protected_.output
+    shown = CliRunner().invoke(main, ["network", "show"])
+    assert shown.exit_code == 0 and "in place: yes" in shown.output, shown.output
+    assert f"-A INPUT -j {fw.CHAINS.input}" in shown.output
+
+
 # -- what a workspace cannot reach -------------------------------------------------------------
-def test_a_workspace_reaches_no_address_of_the_host(protected, workspace_like, listener, docker_client):
-    _, attrs, _ = protected
+def test_a_workspace_reaches_no_address_of_the_host(workspace_like, listener):
     gateway = workspace_like.attrs["NetworkSettings"]["Networks"][specs.NETWORK_NAME]["Gateway"]
-    docker0 = docker_client.api.inspect_network("bridge")["IPAM"]["Config"][0]["Gateway"]
-    addresses = {gateway, docker0, *host_addresses().values()}
+    addresses = {gateway, docker0_address(), *host_addresses().values()}
     results = probe(workspace_like, [(a, listener.port) for a in sorted(addresses)])
     assert listener.peers == [], f"the host listener was reached: {listener.peers}"
     for (address, _), (verdict, ms) in results.items():
@@ -317,20 +344,26 @@ def test_removing_takes_everything_out_and_twice_is_harmless(own_network):
     assert firewall.remove() == []
 
 
-def test_an_internal_network_reaches_nothing_outside(docker_client, minimal_image, test_owner):
+def test_an_internal_network_reaches_nothing_outside_and_fails_fast(docker_client, minimal_image, test_owner):
     tag = secrets.token_hex(3)
     spec = specs.network_spec(name=f"wltest-fw-int-{tag}", bridge_name=f"wlti-{tag}", internal=True)
     spec["labels"] = {specs.label("owner"): test_owner}
     network = docker_client.networks.create(**spec)
+    firewall = fw.Firewall(fw.Chains(input=f"WLTEST-{tag}-IN", forward=f"WLTEST-{tag}-FWD"))
     container = None
     try:
-        assert docker_client.api.inspect_network(network.id)["Internal"] is True
+        attrs = docker_client.api.inspect_network(network.id)
+        assert attrs["Internal"] is True
+        policy = fw.policy_for(fw.WorkspaceNetwork(), attrs)
+        assert policy.internal and firewall.sync(policy)
         container = _container(docker_client, minimal_image.tag, test_owner, network=network.name, user="1000",
                                cap_drop=["ALL"])
         index = socket.gethostbyname("pypi.org")
-        (verdict, ms), = probe(container, [(index, 443)]).values()
-        assert verdict != "open" and ms < FAST, (verdict, ms)
+        gateway = attrs["IPAM"]["Config"][0]["Gateway"]
+        for target, (verdict, ms) in probe(container, [(index, 443), ("1.1.1.1", 53), (gateway, 22)]).items():
+            assert verdict == "refused" and ms < FAST, (target, verdict, ms)  # Docker alone: a DROP, a hang
     finally:
         if container is not None:
             container.remove(force=True)
+        firewall.remove()
         network.remove()

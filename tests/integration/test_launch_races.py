@@ -71,6 +71,7 @@ def slow_manager(dataset_root, tmp_path, profile) -> WorkspaceManager:
 def test_deleting_during_the_build_means_it_never_appears(dataset_root, tmp_path, slow_profile, docker_client, test_owner):
     manager = slow_manager(dataset_root, tmp_path, slow_profile)
     name = slow_profile[0]
+    test_owner = f"{test_owner}-build"
 
     async def scenario() -> str:
         pending = await manager.start_launch(owner=test_owner, profile=name)

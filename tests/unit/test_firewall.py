@@ -357,3 +357,68 @@ def test_doctor_protection_off_is_a_warning():
 def test_doctor_network_internal_mismatch():
     checks = check_firewall(FirewallFacts(interface=IF, refused=["this host"], internal_wanted=True, internal_actual=False))
     assert checks[0].name == "workspace network" and "docker network rm workspace-launcher" in checks[0].fix
+
+
+def test_an_internal_network_refuses_everything_beyond_the_host_at_once():
+    p = policy(protect_host=False, internal=True)
+    assert p.blocks_anything
+    assert fw.forward_rules(p) == [
+        f"-A {FWD} -i {IF} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+        f"-A {FWD} -i {IF} -p tcp -j REJECT --reject-with tcp-reset",
+        f"-A {FWD} -i {IF} -j REJECT --reject-with icmp-admin-prohibited",
+    ]
+    assert fw.policy_for(fw.WorkspaceNetwork(), {"Id": "0" * 12, "Internal": True}).internal
+
+
+def test_a_network_spec_without_a_bridge_name_lets_docker_name_it():
+    assert "com.docker.network.bridge.name" not in specs.network_spec(bridge_name=None)["options"]
+
+
+class FakeEngine:
+    """Just enough of DockerEngine for create_network: no engine behind it."""
+
+    def __init__(self):
+        self.created = []
+        engine = self
+
+        class Networks:
+            def list(self, names):
+                return []
+
+            def create(self, **kwargs):
+                engine.created.append(kwargs)
+                return type("Network", (), {"attrs": {"Name": kwargs["name"], "Id": "f" * 64}})()
+
+        self.client = type("Client", (), {"networks": Networks()})()
+        self.api = type("Api", (), {"base_url": "http+docker://localhost"})()
+
+    async def call(self, fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+
+def test_a_bridge_name_another_engine_holds_is_never_taken_over(monkeypatch):
+    import asyncio
+
+    from workspace_launcher.backends import docker as backend_module
+
+    engine = FakeEngine()
+    backend = backend_module.DockerBackend(engine)
+    monkeypatch.setattr(backend_module, "bridge_on_this_host", lambda name: name == "wl-workspaces")
+    asyncio.run(backend.create_network())
+    (created,) = engine.created
+    assert "com.docker.network.bridge.name" not in created["options"]  # Docker names it br-<id>
+    assert created["options"]["com.docker.network.bridge.enable_icc"] == "false"
+    monkeypatch.setattr(backend_module, "bridge_on_this_host", lambda name: False)
+    asyncio.run(backend.create_network())
+    assert engine.created[1]["options"]["com.docker.network.bridge.name"] == "wl-workspaces"
+
+
+def test_the_backend_reads_its_settings_from_its_parent_config():
+    from workspace_launcher.backends.docker import DockerBackend
+
+    config = Config()
+    config.WorkspaceNetwork.blocked_ranges = ["192.168.0.0/16"]
+    parent = fw.WorkspaceNetwork(config=config)  # any configurable holding the config
+    backend = DockerBackend(FakeEngine(), parent=parent)
+    assert backend.network.blocked_ranges == ["192.168.0.0/16"]
+    assert DockerBackend(FakeEngine()).network.blocked_ranges == []  # no parent: the defaults (protect_host on)

@@ -191,10 +191,13 @@ class Policy:
     nameservers: tuple[str, ...] = ()
     #: Those of them that are addresses of this host.
     host_nameservers: tuple[str, ...] = ()
+    #: An internal network (no route out): everything beyond the host is refused at once,
+    #: where Docker's own rules for it would drop it (a hang until a timeout).
+    internal: bool = False
 
     @property
     def blocks_anything(self) -> bool:
-        return self.protect_host or bool(self.blocked_ranges)
+        return self.protect_host or bool(self.blocked_ranges) or self.internal
 
     @property
     def refused_ranges(self) -> tuple[str, ...]:
@@ -240,6 +243,8 @@ def forward_rules(policy: Policy, chains: Chains = CHAINS) -> list[str]:
         return []
     chain, iface = chains.forward, policy.interface
     rules = [f"-A {chain} -i {iface} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"]
+    if policy.internal:
+        return rules + _refuse(f"-A {chain} -i {iface}")
     if policy.protect_host:
         # A port of this host that the engine forwards (DNAT) to another container is a host
         # service too (Docker sends workspace traffic there when its userland proxy is off).
@@ -415,13 +420,15 @@ def policy_for(settings: WorkspaceNetwork, network_attrs: Mapping, *, resolv_con
         blocked_ranges=tuple(settings.blocked_ranges),
         nameservers=servers,
         host_nameservers=tuple(s for s in servers if is_host_address(s)),
+        internal=bool(network_attrs.get("Internal")),  # the network as it is, not as it is wanted
     )
 
 
 def engine_is_local(base_url: str) -> bool:
     """Whether the SDK talks to the engine over a unix socket of this machine (docker-py names
     that connection http+docker://localhost; ssh, npipe and tcp connections look otherwise)."""
-    return base_url in ("http+docker://localhost", "http+docker://localunixsocket") or base_url.startswith("http+unix://")
+    unix = ("http+docker://localhost", "http+docker://localunixsocket")
+    return base_url in unix or base_url.startswith("http+unix://")
 
 
 # -- I/O: reading the host, running iptables ------------------------------------------------------
@@ -438,7 +445,8 @@ class FirewallUnavailable(LauncherError):
 
 #: Serializes the read-modify-write of our chains among the servers of this host.
 LOCK_PATH = "/run/workspace-launcher-firewall.lock"
-FIX_NOT_PERMITTED = "run 'sudo workspace-launcher network protect' (again after each reboot), or run the host server as root"
+FIX_NOT_PERMITTED = ("run 'sudo workspace-launcher network protect' (again after each reboot), "
+                     "or run the host server as root")
 FIX_MISSING = "install iptables (apt-get install iptables), then run 'sudo workspace-launcher network protect'"
 
 
@@ -577,5 +585,6 @@ def protect(settings: WorkspaceNetwork, network_attrs: Mapping, *, engine_url: s
     if not policy.blocks_anything:
         return Outcome("ok", f"no firewall rules for {interface}: WorkspaceNetwork.protect_host is off and no "
                        "blocked_ranges are set", applied)
-    refused = ", ".join(("this host",) * policy.protect_host + policy.refused_ranges)
+    beyond = ("anything beyond it",) if policy.internal else policy.refused_ranges
+    refused = ", ".join(("this host",) * policy.protect_host + beyond)
     return Outcome("ok", f"workspaces on {interface} may not reach {refused}", applied)
