@@ -401,6 +401,7 @@ def snapshot_command(obj: Context, workspace_id: str, tag: str | None) -> None:
 
 
 from . import cli_models  # noqa: E402,F401  (registers the `models` group on main)
+from . import cli_network  # noqa: E402,F401  (registers the `network` group on main)
 
 if __name__ == "__main__":  # pragma: no cover
     # Run as `python -m`, this file is __main__: use the package's group, which has every command.

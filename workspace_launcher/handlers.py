@@ -14,7 +14,9 @@ from importlib.resources import files
 from typing import Any
 
 from docker.errors import APIError
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
@@ -96,11 +98,18 @@ class LauncherHandler(LauncherContext, APIHandler):
         # caller learns nothing, not even which methods a route has.
         if self.current_user is None:
             raise web.HTTPError(403)
+        # The same for a user the authorizer denies workspaces: 403 whatever the method.
+        action = HTTP_METHOD_TO_AUTH_ACTION.get(self.request.method or "", "write")
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, action, AUTH_RESOURCE)):
+            raise web.HTTPError(403, "User is not authorized to %s on resource: %s.", action, AUTH_RESOURCE)
+        self._may_see_methods = True
         if len(self.request.body or b"") > MAX_BODY_BYTES:
             raise web.HTTPError(413, f"the request body is over {MAX_BODY_BYTES // 1024} KiB; launch and snapshot requests are small JSON objects")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if status_code == 405:  # RFC 9110: a 405 names the methods the route has
+        # RFC 9110: a 405 names the methods the route has; only to a caller allowed to use it
+        # (tornado answers methods it does not know, such as TRACE, before anyone is known).
+        if status_code == 405 and getattr(self, "_may_see_methods", False):
             self.set_header("Allow", ", ".join(allowed_methods(type(self))))
         super().write_error(status_code, **kwargs)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from traitlets import Enum, Float, Instance, Int, List, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from . import __version__
@@ -184,6 +184,13 @@ class WorkspaceManager(LoggingConfigurable):
         workspaces launched from then on; older ones are reached whichever way they offer.""",
     ).tag(config=True)
 
+    watch_events = Bool(
+        True,
+        help="""Keep workspace state from the engine's event stream in a server (status polls,
+        lists and proxy lookups then cost no engine call). False asks the engine on every
+        read (the behaviour before the reflector). Default: True.""",
+    ).tag(config=True)
+
     resync_interval = Float(
         60.0,
         help="""Seconds between full re-reads of the engine's containers. Between them, a
@@ -215,7 +222,7 @@ class WorkspaceManager(LoggingConfigurable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.backend = DockerBackend(self.engine)
+        self.backend = DockerBackend(self.engine, parent=self)
         self.profiles = ProfileRegistry(parent=self)
         self.datasets = DatasetCatalog(parent=self)
         self.builder = ImageBuilder(parent=self, engine=self.engine)
@@ -238,7 +245,7 @@ class WorkspaceManager(LoggingConfigurable):
     # -- engine state: from the reflector while it is synced, else from the engine -------------
     def watch_engine(self) -> None:
         """Keep container state from the engine's event stream (a server calls this at start)."""
-        if self.reflector is None:
+        if self.reflector is None and self.watch_events:
             self.reflector = ContainerReflector(self.engine, resync_interval=self.resync_interval)
             self.reflector.start()
 
@@ -454,11 +461,7 @@ class WorkspaceManager(LoggingConfigurable):
                 log_tail = log_tail or await container_log_tail(self.backend, container_id)
                 await self.backend.remove(container_id)
                 self._changed_now_gone(container_id)
-            if created_volumes:
-                # Under the lock, so a concurrent launch of the owner cannot be between finding
-                # the model volume this launch made and mounting it; one in use is kept.
-                async with self.allocator.reservation_lock():
-                    await self._remove_volumes(created_volumes)
+            await self._remove_volumes(created_volumes)
             workspace.container_id = None
             workspace.error = getattr(e, "message", None) or str(e) or type(e).__name__
             workspace.log_tail = log_tail
@@ -471,17 +474,23 @@ class WorkspaceManager(LoggingConfigurable):
     async def _reserve_and_create(
         self, request: LaunchRequest, image: str, publish_port: bool
     ) -> tuple[list[Gpu], list[str], specs.WorkspaceSpec, str]:
-        """Reserve GPUs and create volumes and the container, under the reservation lock."""
+        """Reserve GPUs (under the reservation lock) and create the volumes and the container."""
+        if request.gpus.kind == "none":  # nothing to reserve: no lock, no engine-wide read
+            return await self._create(request, image, [], publish_port)
         async with self.allocator.reservation_lock():
-            gpus = await self._reserve_gpus(request)
-            created_volumes = await self._ensure_volumes(request)
-            spec = self._workspace_spec(request, image, gpus, publish_port=publish_port)
-            try:
-                container_id = await self.backend.create(specs.container_spec(spec))
-                await self._changed(container_id)
-            except BaseException:
-                await self._remove_volumes(created_volumes)
-                raise
+            return await self._create(request, image, await self._reserve_gpus(request), publish_port)
+
+    async def _create(
+        self, request: LaunchRequest, image: str, gpus: list[Gpu], publish_port: bool
+    ) -> tuple[list[Gpu], list[str], specs.WorkspaceSpec, str]:
+        created_volumes = await self._ensure_volumes(request)
+        spec = self._workspace_spec(request, image, gpus, publish_port=publish_port)
+        try:
+            container_id = await self.backend.create(specs.container_spec(spec))
+            await self._changed(container_id)
+        except BaseException:
+            await self._remove_volumes(created_volumes)
+            raise
         return gpus, created_volumes, spec, container_id
 
     async def _check_name_free(self, request: LaunchRequest) -> None:
@@ -526,16 +535,15 @@ class WorkspaceManager(LoggingConfigurable):
         return self.allocator.select(request.gpus, held, vendor=request.profile.gpu_vendor, owner_holds=owner_holds)
 
     async def _ensure_volumes(self, request: LaunchRequest) -> list[str]:
-        created = []
+        """The owner's model volume (made if missing, never removed by a launch: it is the
+        owner's, not the launch's) and this workspace's work volume; returns the work volume
+        when this call made it, for a failed launch to remove."""
         base = {specs.label("owner"): request.owner}
         model = specs.model_volume_name(owner_slug(request.owner))
-        if await self.backend.ensure_volume(model, {**base, specs.label("role"): "models"}):
-            created.append(model)
+        await self.backend.ensure_volume(model, {**base, specs.label("role"): "models"})
         work = specs.work_volume_name(request.workspace_id)
         labels = {**base, specs.label("role"): "work", specs.MANAGED_LABEL: request.workspace_id}
-        if await self.backend.ensure_volume(work, labels):
-            created.append(work)
-        return created
+        return [work] if await self.backend.ensure_volume(work, labels) else []
 
     async def _remove_volumes(self, names: Iterable[str]) -> None:
         for name in names:

@@ -75,7 +75,7 @@ class HostServer:
         assert answer.status_code == 200, (answer.status_code, answer.text)
         return answer.json()
 
-    def wait_settled(self, workspace_id: str, timeout: float = 150, statuses=TERMINAL) -> dict:
+    def wait_settled(self, workspace_id: str, timeout: float = 300, statuses=TERMINAL) -> dict:
         """Poll the workspace until its status is one of ``statuses``."""
         deadline = time.monotonic() + timeout
         while True:
@@ -156,7 +156,7 @@ def _config(tmp: Path, owner: str, lock_path: Path, profiles: dict[str, str], se
         "DatasetCatalog.managed_root": str(tmp / "managed-datasets"),
         "ImageBuilder.lock_file": str(tmp / "images.lock.json"),
         "ProfileRegistry.extra_profiles": profiles,
-        "WorkspaceManager.launch_timeout": 90.0,
+        "WorkspaceManager.launch_timeout": 240.0,  # generous: a busy 2-core CI machine
         "WorkspaceNetwork.bridge_name": WORKSPACE_BRIDGE,
         **settings,
     }
@@ -224,7 +224,7 @@ def host_servers(tmp: Path, owners: list[str], engine: SecondEngine, *, profiles
                  settings: dict | None = None) -> Iterator[list[HostServer]]:
     """One host server per owner, started side by side, sharing one GPU lock file."""
     lock_path = tmp / "shared-lock" / "gpus.lock"
-    servers = [_start(tmp / f"server-{i}", owner, engine, lock_path, profiles or {}, settings or {})
+    servers = [_start(tmp / f"server-{i}", owner, engine, tmp / f"own-lock-{i}" / "gpus.lock", profiles or {}, settings or {})
                for i, owner in enumerate(owners)]
     try:
         for server in servers:

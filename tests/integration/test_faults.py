@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 EXIT_MARKER = "wltest: this jupyter exits on purpose"
 BUILD_MARKER = "wltest: this build fails on purpose"
-LAUNCH_TIMEOUT = 90.0
+LAUNCH_TIMEOUT = 240.0
 #: What every engine-down answer must tell the user to do.
 FIX_HINTS = ("start it", "workspace-launcher doctor")
 
@@ -180,7 +180,7 @@ def test_a_jupyter_that_exits_before_it_is_ready_fails_fast_with_its_log(server,
         took = time.monotonic() - started_at
         assert workspace["status"] == "failed", workspace
         assert starting["status"] == "starting", starting
-        assert took < 20 < LAUNCH_TIMEOUT, f"failed after {took:.1f} s: not at once"
+        assert took < 30, f"failed {took:.1f} s after Jupyter started (launch timeout {LAUNCH_TIMEOUT:g} s): not at once"
         assert "exited (code 7) before Jupyter was ready" in workspace["error"], workspace["error"]
         assert EXIT_MARKER in (workspace["log_tail"] or ""), workspace["log_tail"]
         logs = server.api("GET", f"workspaces/{workspace_id}/logs")

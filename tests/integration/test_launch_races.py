@@ -11,6 +11,7 @@ import pytest
 
 from workspace_launcher.backends import spec as specs
 from workspace_launcher.errors import NotFound
+from workspace_launcher.validation import owner_slug
 from workspace_launcher.workspace import Status
 from workspace_launcher.workspaces import WorkspaceManager
 
@@ -111,8 +112,10 @@ def test_delete_or_stop_while_jupyter_starts_cancels_and_cleans_up(action, sessi
 
     try:
         workspace_id = asyncio.run(scenario())
-        # What the launch made goes with it: container, work volume and the model volume it created.
-        assert owned(docker_client, owner, workspace_id) == ([], set())
+        # What the launch made goes with it (the owner's model volume is the owner's: kept).
+        containers, volumes = owned(docker_client, owner, workspace_id)
+        assert containers == [] and specs.work_volume_name(workspace_id) not in volumes
+        assert volumes <= {specs.model_volume_name(owner_slug(owner))}
     finally:
         for volume in owned(docker_client, owner)[1]:
             docker_client.volumes.get(volume).remove(force=True)

@@ -241,8 +241,12 @@ def test_stop_start_logs_and_snapshot(manager, minimal_image, test_owner, docker
 
 
 def _leftovers(docker_client, owner: str) -> tuple[list, list]:
+    """Containers and volumes of the owner, but the model volume: it is the owner's (a launch
+    may make it, and only 'models rm' removes it)."""
     owner_filter = {"label": [f"{specs.label('owner')}={owner}"]}
-    return docker_client.containers.list(all=True, filters=owner_filter), docker_client.volumes.list(filters=owner_filter)
+    volumes = [v for v in docker_client.volumes.list(filters=owner_filter)
+               if (v.attrs.get("Labels") or {}).get(specs.label("role")) != "models"]
+    return docker_client.containers.list(all=True, filters=owner_filter), volumes
 
 
 @pytest.mark.parametrize(

@@ -389,8 +389,13 @@ class FakeEngine:
                 engine.created.append(kwargs)
                 return type("Network", (), {"attrs": {"Name": kwargs["name"], "Id": "f" * 64}})()
 
+        self.started = []
         self.client = type("Client", (), {"networks": Networks()})()
-        self.api = type("Api", (), {"base_url": "http+docker://localhost"})()
+        self.api = type("Api", (), {
+            "base_url": "http+docker://localhost",
+            "inspect_network": lambda api, name: {"Name": name, "Id": "e" * 64, "Options": {}},
+            "start": lambda api, container_id: engine.started.append(container_id),
+        })()
 
     async def call(self, fn, *args, **kwargs):
         return fn(*args, **kwargs)
@@ -422,3 +427,23 @@ def test_the_backend_reads_its_settings_from_its_parent_config():
     backend = DockerBackend(FakeEngine(), parent=parent)
     assert backend.network.blocked_ranges == ["192.168.0.0/16"]
     assert DockerBackend(FakeEngine()).network.blocked_ranges == []  # no parent: the defaults (protect_host on)
+
+
+def test_starting_a_stopped_workspace_refreshes_the_rules_too(monkeypatch):
+    """After a reboot (which flushes the firewall) a user's start must not run unprotected."""
+    import asyncio
+
+    from workspace_launcher.backends import docker as backend_module
+
+    checked = []
+    monkeypatch.setattr(backend_module, "protect",
+                        lambda settings, attrs, **kw: checked.append(attrs["Name"]) or fw.Outcome("ok", "in place"))
+    engine = FakeEngine()
+    backend = backend_module.DockerBackend(engine)
+    asyncio.run(backend.start("c1"))
+    assert checked == ["workspace-launcher"] and engine.started == ["c1"]
+    asyncio.run(backend.start("c2"))  # a moment later: the check stands
+    assert checked == ["workspace-launcher"] and engine.started == ["c1", "c2"]
+    backend._protected_at -= backend_module.PROTECTION_FRESH_S
+    asyncio.run(backend.start("c3"))
+    assert checked == ["workspace-launcher"] * 2

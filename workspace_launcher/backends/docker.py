@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tarfile
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -29,6 +30,8 @@ from .firewall import Firewall, Outcome, WorkspaceNetwork, bridge_on_this_host, 
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+#: Seconds a check of the firewall rules stands for (a launch checks, then starts at once).
+PROTECTION_FRESH_S = 5.0
 
 
 class DockerEngine:
@@ -88,6 +91,7 @@ class DockerBackend:
         self.network = network if network is not None else WorkspaceNetwork(parent=parent)
         self.firewall = firewall or Firewall()
         self._said: set[str] = set()  # findings already logged (once each, not at every launch)
+        self._protected_at = float("-inf")  # monotonic time the rules were last found in place
 
     # -- network and volumes ------------------------------------------------------------
     async def ensure_network(self) -> Mapping:
@@ -137,6 +141,8 @@ class DockerBackend:
             )
         except Exception as e:  # never a reason to fail a launch; said, and doctor reports it
             outcome = Outcome("unavailable", f"could not check the rules: {e}", reason="failed")
+        if outcome.level == "ok":
+            self._protected_at = time.monotonic()
         if outcome.level == "unavailable":
             self._say_once("warning", f"workspace firewall not in place: {outcome.message}")
         elif outcome.level == "skipped":
@@ -144,6 +150,17 @@ class DockerBackend:
         elif outcome.applied:
             self.network.log.info("workspace firewall: %s (%s)", outcome.message, "; ".join(outcome.applied))
         return outcome
+
+    async def _refresh_protection(self) -> None:
+        """protect_network for the workspace network as it is, unless done a moment ago (a
+        launch's ensure_network has just run)."""
+        if time.monotonic() - self._protected_at < PROTECTION_FRESH_S:
+            return
+        try:
+            attrs = await self.engine.call(self.engine.api.inspect_network, specs.NETWORK_NAME)
+        except NotFound:
+            return  # nothing attached to it can start; the launch's ensure_network makes it
+        await self.protect_network(attrs)
 
     def _say_once(self, level: str, message: str) -> None:
         if message not in self._said:
@@ -208,6 +225,9 @@ class DockerBackend:
         return container.id
 
     async def start(self, container_id: str) -> None:
+        # A start of a stopped workspace (after a reboot, which flushes the firewall, say) gets
+        # the rules back too, not only a launch's ensure_network.
+        await self._refresh_protection()
         try:
             await self.engine.call(self.engine.api.start, container_id)
         except APIError as e:

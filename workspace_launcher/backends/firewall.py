@@ -81,7 +81,9 @@ class WorkspaceNetwork(LoggingConfigurable):
         reachable. Refused connections fail at once ("Connection refused"). The rules are iptables
         chains WORKSPACE-LAUNCHER-IN (jumped to from INPUT) and WORKSPACE-LAUNCHER-FWD (from
         DOCKER-USER), matching only the workspace bridge; builds and other containers are not
-        affected. Default: True. False removes them (unless blocked_ranges are set).""",
+        affected. The host server installs or refreshes them at every launch and start when it
+        runs as root; otherwise run `sudo workspace-launcher network protect` (again after a
+        reboot). Default: True. False removes them (unless blocked_ranges are set).""",
     ).tag(config=True)
 
     blocked_ranges = List(
@@ -98,7 +100,8 @@ class WorkspaceNetwork(LoggingConfigurable):
         False,
         help="""Make the workspace network internal: workspaces reach nothing outside it, no
         internet at all (no pip install, no git clone, no name resolution), Docker's
-        `internal` network. The host still reaches them (the proxy works). Takes effect when
+        `internal` network; with the firewall rules, every try is refused at once rather than
+        left to time out. The host still reaches them (the proxy works). Takes effect when
         the network is created: for an existing one, remove it with no workspace running
         (`docker network rm workspace-launcher`) and the next launch recreates it.
         Default: False.""",
@@ -108,8 +111,9 @@ class WorkspaceNetwork(LoggingConfigurable):
         BRIDGE_NAME,
         help=f"""The workspace network's bridge interface on this host, which the firewall rules
         match (at most {MAX_INTERFACE_NAME} characters). Give each engine sharing this host's
-        network stack a name of its own. Takes effect when the network is created; a network
-        made by an older release keeps its br-<id> interface, and the rules follow it.
+        network stack a name of its own (a name another engine's bridge holds is never taken
+        over: Docker then names this one br-<id>). Takes effect when the network is created; a
+        network made by an older release keeps its br-<id> interface, and the rules follow it.
         Default: "{BRIDGE_NAME}".""",
     ).tag(config=True)
 
@@ -477,6 +481,11 @@ def is_host_address(address: str) -> bool:
         return False
 
 
+def find_binary(name: str) -> str | None:
+    """An iptables binary on PATH, or in the sbin directories a non-root PATH lacks on Debian."""
+    return shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+
+
 def bridge_on_this_host(interface: str) -> bool:
     """Whether the bridge is an interface of this host's network stack (not a rootless engine's
     or a VM's)."""
@@ -487,7 +496,7 @@ class Firewall:
     """Runs iptables: reads the filter table, applies a :func:`plan`, removes our rules."""
 
     def __init__(self, chains: Chains = CHAINS, *, run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-                 which: Callable[[str], str | None] = shutil.which,
+                 which: Callable[[str], str | None] = lambda name: find_binary(name),
                  live: Callable[[str], bool] = lambda interface: bridge_on_this_host(interface),
                  lock_path: str | None = LOCK_PATH) -> None:
         self.chains = chains

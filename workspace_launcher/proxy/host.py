@@ -58,6 +58,16 @@ class LauncherPageContext(LauncherContext):
 class OpenWorkspaceHandler(LauncherPageContext, JupyterHandler):
     """Opens one of the caller's workspaces in the browser: the handshake's first half."""
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()  # JupyterHandler: the login (a redirect for pages, else 403)
+        if self._finished or self.current_user is None:
+            return
+        # A user the authorizer denies workspaces gets 403 whatever the method, not a 405 that
+        # tells which methods this route has (get and head check their own actions too).
+        action = "execute" if self.request.method == "GET" else HTTP_METHOD_TO_AUTH_ACTION.get(self.request.method or "", "write")
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, action, AUTH_RESOURCE)):
+            raise web.HTTPError(403, "you are not authorized to %s workspaces", action)
+
     async def _running(self, workspace_id: str) -> Upstream:
         return await running_upstream(self.manager, self.owner, workspace_id)
 
@@ -141,6 +151,11 @@ class HostOriginProxyHandler(LauncherPageContext, ProxyRelay, JupyterHandler):
     def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
         """The host's Origin check (token-authenticated clients and allow_origin honoured)."""
         return JupyterHandler.check_origin(self, origin_to_satisfy_tornado)
+
+    def skip_check_origin(self) -> bool:
+        """As the host's, but without its exemption of OPTIONS: that exemption is for the host's
+        own CORS preflights, while here an OPTIONS is forwarded to the workspace with its token."""
+        return not self.identity_provider.should_check_origin(self)
 
     def _host_cookie_names(self) -> dict[str, str | None]:
         login_name = getattr(self.identity_provider, "get_cookie_name", None)  # a custom provider may lack it

@@ -1,0 +1,353 @@
+"""Scale and cost on one host: many idle workspaces, status polls, proxied requests, concurrent launches.
+
+Two host Jupyter servers run as subprocesses on loopback, for the same owner on the same engine:
+
+* ``watching``: the release as shipped, which keeps workspace state from the engine's event
+  stream (``WorkspaceManager.watch_events = True``, the reflector);
+* ``polling``: the same code with ``watch_events = False``, which asks the engine on every read
+  (the behaviour before the reflector): the baseline of the status and list figures.
+
+Measured, each beside its baseline in the same run:
+
+* 10 concurrent launches of ``minimal`` through the REST API (POST, then poll until running)
+  against 10 concurrent bare ``docker run``s of the same image and Jupyter command, each waited
+  for with the same readiness probe; and how far apart their container creations landed;
+* host-server CPU per ``GET workspaces/{id}`` (psutil, user + system) on both servers, beside
+  the host's cheapest authenticated request (``GET /api/status``), and dockerd's CPU meanwhile;
+* ``GET workspaces`` latency (p50, p99) with ``--workspaces`` idle workspaces, on both servers;
+* host CPU per small proxied GET (``<workspace>/api/status`` on the workspace's own origin, with
+  the session cookie from the handshake) beyond the host's own ``GET /api/status``;
+* 200 concurrent proxied GETs spread over 10 workspaces: errors and p99;
+* host memory per idle workspace: the watching server's RSS growth over the launches, and the
+  containers' own memory (the engine's stats).
+
+    python benchmarks/scale.py [--workspaces 50] [--requests 300]
+
+Prints a table and writes benchmarks/results/scale.md and scale.json. Exits 1 if a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiohttp
+import docker
+import psutil
+
+sys.path.insert(0, str(Path(__file__).parent))
+from proxy import (  # noqa: E402  (shared benchmark helpers)
+    HostServer,
+    LocalhostResolver,
+    cpu_seconds,
+    percentile,
+    workspace_session,
+)
+
+from workspace_launcher.backends import spec as specs  # noqa: E402
+from workspace_launcher.backends.docker import published_port  # noqa: E402
+from workspace_launcher.readiness import answers  # noqa: E402
+from workspace_launcher.upstream import Upstream  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+OWNER = "wlbench-scale"
+GOALS = {"get_cpu_ms": 1.0, "list_p99_ms": 50.0, "proxy_cpu_ms": 1.0, "launch_ratio": 1.1}
+CONCURRENT = 10
+
+
+class Server(HostServer):
+    """proxy.py's host server, for this benchmark's owner, watching the engine's events or not."""
+
+    def __init__(self, workdir: Path, ca_bundle: str | None, *, watch: bool) -> None:
+        workdir.mkdir()
+        super().__init__(workdir, ca_bundle, None, "auto")
+        config = workdir / "config" / "jupyter_server_config.py"
+        with open(config, "a") as f:
+            f.write(f"c.WorkspaceLauncherApp.owner = {OWNER!r}\n"
+                    f"c.WorkspaceManager.watch_events = {watch!r}\n"
+                    f"c.GpuAllocator.lock_path = {str(workdir.parent / 'gpus.lock')!r}\n")
+
+    @property
+    def api(self) -> str:
+        return self.url + "workspace-launcher/api/"
+
+
+async def get_json(session: aiohttp.ClientSession, url: str, headers: dict) -> tuple[int, object]:
+    async with session.get(url, headers=headers) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def launch_many(session: aiohttp.ClientSession, server: Server, count: int) -> tuple[float, list[str]]:
+    """POST ``count`` launches at once, poll until all run; (seconds, ids)."""
+    start = time.perf_counter()
+
+    async def one() -> str:
+        body = {"profile": "minimal", "name": f"scale-{secrets.token_hex(4)}"}
+        async with session.post(server.api + "workspaces", json=body, headers=server.auth) as r:
+            answer = await r.json()
+            if r.status != 202:
+                raise RuntimeError(f"launch answered {r.status}: {answer}")
+        workspace_id = answer["id"]
+        while True:
+            _, got = await get_json(session, f"{server.api}workspaces/{workspace_id}", server.auth)
+            if got.get("status") == "running":
+                return workspace_id
+            if got.get("status") == "failed":
+                raise RuntimeError(f"launch failed: {got.get('error')}")
+            await asyncio.sleep(0.05)
+
+    ids = await asyncio.gather(*(one() for _ in range(count)))
+    return time.perf_counter() - start, list(ids)
+
+
+async def bare_runs(client: docker.DockerClient, image: str, count: int) -> tuple[float, list[str]]:
+    """``count`` concurrent ``docker run``s of the image's Jupyter, each probed until it answers."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    start = time.perf_counter()
+
+    async def one() -> str:
+        token, base_url = secrets.token_urlsafe(32), "/bench/"
+        container = await asyncio.to_thread(
+            client.containers.run, image, specs.jupyter_command(base_url), detach=True,
+            environment={"JUPYTER_TOKEN": token}, ports={"8888/tcp": ("127.0.0.1", None)},
+            labels={"workspace-launcher.bench": "scale-bare"}, user="1000",
+        )
+        await asyncio.to_thread(container.reload)
+        upstream = Upstream("127.0.0.1", published_port(container.attrs), base_url, token)
+        probe = AsyncHTTPClient()
+        while not await answers(probe, upstream):
+            await asyncio.sleep(0.05)
+        return container.id
+
+    ids = await asyncio.gather(*(one() for _ in range(count)))
+    return time.perf_counter() - start, list(ids)
+
+
+def aiohttp_client() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=0, resolver=LocalhostResolver())
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+def creation_spread(client: docker.DockerClient, container_ids: list[str]) -> float:
+    """Seconds between the first and the last container creation (the engine's timestamps)."""
+    stamps = []
+    for container_id in container_ids:
+        created = client.api.inspect_container(container_id)["Created"]
+        stamps.append(datetime.fromisoformat(created[:26].rstrip("Z")).timestamp())
+    return max(stamps) - min(stamps)
+
+
+def dockerd() -> psutil.Process | None:
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "dockerd" and "-H" not in (process.info["cmdline"] or []):
+            return process
+    return None
+
+
+async def cpu_per_request(session, server: Server, url: str, headers: dict, requests: int,
+                          engine: psutil.Process | None) -> tuple[float, float]:
+    """(host ms, engine ms) of CPU per sequential GET of ``url``."""
+    for _ in range(20):  # warm
+        async with session.get(url, headers=headers) as r:
+            await r.read()
+    host0, engine0 = cpu_seconds(server.ps), cpu_seconds(engine) if engine else 0.0
+    for _ in range(requests):
+        async with session.get(url, headers=headers) as r:
+            await r.read()
+            if r.status != 200:
+                raise RuntimeError(f"GET {url} answered {r.status}")
+    host = (cpu_seconds(server.ps) - host0) / requests * 1000
+    engine_ms = ((cpu_seconds(engine) - engine0) / requests * 1000) if engine else float("nan")
+    return host, engine_ms
+
+
+async def latencies(session, url: str, headers: dict, requests: int) -> list[float]:
+    samples = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        async with session.get(url, headers=headers) as r:
+            await r.read()
+            if r.status != 200:
+                raise RuntimeError(f"GET {url} answered {r.status}")
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+async def concurrent_proxied(session, server: Server, workspace_ids: list[str], total: int) -> dict:
+    cookies = {i: await workspace_session(session, server, i) for i in workspace_ids}
+
+    async def one(k: int) -> tuple[bool, float]:
+        workspace_id = workspace_ids[k % len(workspace_ids)]
+        url = f"http://{workspace_id}.localhost:{server.port}/workspace-launcher/workspaces/{workspace_id}/api/status"
+        start = time.perf_counter()
+        try:
+            async with session.get(url, headers={"Cookie": f"workspace-launcher-session={cookies[workspace_id]}",
+                                                 "Sec-Fetch-Site": "same-origin"}) as r:
+                await r.read()
+                ok = r.status == 200
+        except aiohttp.ClientError:
+            ok = False
+        return ok, (time.perf_counter() - start) * 1000
+
+    outcomes = await asyncio.gather(*(one(k) for k in range(total)))
+    times = [ms for _, ms in outcomes]
+    return {"requests": total, "errors": sum(1 for ok, _ in outcomes if not ok),
+            "p50_ms": percentile(times, 0.5), "p99_ms": percentile(times, 0.99)}
+
+
+def container_memory_mib(client: docker.DockerClient, container_ids: list[str]) -> float:
+    used = []
+    for container_id in container_ids:
+        stats = client.api.stats(container_id, stream=False)
+        memory = stats.get("memory_stats", {})
+        used.append((memory.get("usage", 0) - memory.get("stats", {}).get("cache", 0)) / 2**20)
+    return statistics.mean(used)
+
+
+def cleanup(client: docker.DockerClient) -> None:
+    for container in client.containers.list(all=True, filters={"label": "workspace-launcher.bench=scale-bare"}):
+        container.remove(force=True)
+    owner_filter = {"label": [f"{specs.label('owner')}={OWNER}"]}
+    for container in client.containers.list(all=True, filters=owner_filter):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=owner_filter):
+        volume.remove(force=True)
+
+
+async def run(args: argparse.Namespace) -> dict:
+    client = docker.from_env(timeout=300)
+    engine = dockerd()
+    ca = "/etc/ssl/certs/ca-certificates.crt" if os.path.isfile("/etc/ssl/certs/ca-certificates.crt") else None
+    workdir = Path(tempfile.mkdtemp(prefix="wl-scale-"))
+    watching = Server(workdir / "watching", ca, watch=True)
+    polling = Server(workdir / "polling", ca, watch=False)
+    session = aiohttp_client()
+    figures: dict = {}
+    try:
+        for server in (watching, polling):
+            await server.start(session)
+        # The image, built if needed, and one launch to warm every cache on both sides.
+        _, (warm,) = await launch_many(session, watching, 1)
+        image = client.api.inspect_container(client.containers.get(f"workspace-launcher-{warm}").id)["Config"]["Image"]
+        bare_warm = await bare_runs(client, image, 1)
+        for container_id in bare_warm[1]:
+            client.api.remove_container(container_id, force=True)
+
+        # 10 concurrent launches against 10 concurrent bare runs (bare first, then the launcher).
+        bare_s, bare_ids = await bare_runs(client, image, CONCURRENT)
+        bare_spread = creation_spread(client, bare_ids)
+        for container_id in bare_ids:
+            client.api.remove_container(container_id, force=True)
+        rss_before = watching.rss()
+        launch_s, ids = await launch_many(session, watching, CONCURRENT)
+        launch_spread = creation_spread(client, [f"workspace-launcher-{i}" for i in ids])
+        figures["launch"] = {"launcher_s": launch_s, "bare_s": bare_s, "ratio": launch_s / bare_s,
+                             "launcher_create_spread_s": launch_spread, "bare_create_spread_s": bare_spread}
+        while len(ids) + 1 < args.workspaces:
+            _, more = await launch_many(session, watching, min(CONCURRENT, args.workspaces - 1 - len(ids)))
+            ids.extend(more)
+        ids.append(warm)
+        await asyncio.sleep(3)  # let the launches' last events settle
+        figures["memory"] = {"host_rss_per_workspace_mib": (watching.rss() - rss_before) / 2**20 / (len(ids) - 1),
+                             "container_mib": container_memory_mib(client, [f"workspace-launcher-{i}" for i in ids[:10]]),
+                             "workspaces": len(ids)}
+
+        # Status polls and lists, on both servers; the host's cheapest authenticated request beside.
+        one = ids[len(ids) // 2]
+        cheapest, _ = await cpu_per_request(session, watching, watching.url + "api/status", watching.auth, args.requests, engine)
+        polls = {}
+        for server, name in ((watching, "watching"), (polling, "polling")):
+            host_ms, engine_ms = await cpu_per_request(session, server, f"{server.api}workspaces/{one}", server.auth,
+                                                       args.requests, engine)
+            listing = await latencies(session, f"{server.api}workspaces", server.auth, args.requests // 2)
+            polls[name] = {"get_cpu_ms": host_ms, "get_engine_cpu_ms": engine_ms,
+                           "list_p50_ms": percentile(listing, 0.5), "list_p99_ms": percentile(listing, 0.99)}
+        figures["polls"] = polls
+        figures["cheapest_cpu_ms"] = cheapest
+
+        # Proxied small GETs: CPU beyond the host's own cheapest request; then 200 at once.
+        cookie = await workspace_session(session, watching, one)
+        proxied_url = f"http://{one}.localhost:{watching.port}/workspace-launcher/workspaces/{one}/api/status"
+        headers = {"Cookie": f"workspace-launcher-session={cookie}", "Sec-Fetch-Site": "same-origin"}
+        proxied_ms, _ = await cpu_per_request(session, watching, proxied_url, headers, args.requests, None)
+        figures["proxy"] = {"cpu_ms": proxied_ms, "beyond_cheapest_ms": proxied_ms - cheapest}
+        figures["concurrent"] = await concurrent_proxied(session, watching, ids[:10], 200)
+
+        await asyncio.gather(*(session.delete(f"{watching.api}workspaces/{i}?purge=true", headers=watching.auth)
+                               for i in ids))
+    finally:
+        await session.close()
+        for server in (watching, polling):
+            server.stop()
+        cleanup(client)
+        client.close()
+    return figures
+
+
+def report(f: dict, args: argparse.Namespace) -> tuple[str, bool]:
+    polls, launch = f["polls"], f["launch"]
+    rows = [
+        ("GET workspaces/{id}: host CPU", f"{polls['watching']['get_cpu_ms']:.2f} ms",
+         f"{polls['polling']['get_cpu_ms']:.2f} ms (engine polled)", f"≤ {GOALS['get_cpu_ms']:g} ms",
+         polls["watching"]["get_cpu_ms"] <= GOALS["get_cpu_ms"]),
+        ("GET workspaces/{id}: dockerd CPU", f"{polls['watching']['get_engine_cpu_ms']:.2f} ms",
+         f"{polls['polling']['get_engine_cpu_ms']:.2f} ms", "", True),
+        ("host's own GET /api/status: CPU", f"{f['cheapest_cpu_ms']:.2f} ms", "", "reference", True),
+        (f"GET workspaces, {f['memory']['workspaces']} idle: p50 / p99",
+         f"{polls['watching']['list_p50_ms']:.1f} / {polls['watching']['list_p99_ms']:.1f} ms",
+         f"{polls['polling']['list_p50_ms']:.1f} / {polls['polling']['list_p99_ms']:.1f} ms",
+         f"p99 < {GOALS['list_p99_ms']:g} ms", polls["watching"]["list_p99_ms"] < GOALS["list_p99_ms"]),
+        ("small proxied GET: host CPU beyond /api/status", f"{f['proxy']['beyond_cheapest_ms']:.2f} ms",
+         f"({f['proxy']['cpu_ms']:.2f} ms in all)", f"≤ {GOALS['proxy_cpu_ms']:g} ms",
+         f["proxy"]["beyond_cheapest_ms"] <= GOALS["proxy_cpu_ms"]),
+        (f"{CONCURRENT} concurrent launches", f"{launch['launcher_s']:.2f} s", f"{launch['bare_s']:.2f} s (bare docker run)",
+         f"≤ {GOALS['launch_ratio']:g}× ({launch['ratio']:.2f}×)", launch["ratio"] <= GOALS["launch_ratio"]),
+        ("  creations spread over", f"{launch['launcher_create_spread_s']:.2f} s", f"{launch['bare_create_spread_s']:.2f} s", "", True),
+        ("200 concurrent proxied GETs over 10 workspaces", f"{f['concurrent']['errors']} errors, p99 {f['concurrent']['p99_ms']:.0f} ms",
+         "", "0 errors", f["concurrent"]["errors"] == 0),
+        ("memory per idle workspace", f"host {f['memory']['host_rss_per_workspace_mib']:.2f} MiB",
+         f"container {f['memory']['container_mib']:.0f} MiB", "recorded", True),
+    ]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    head = ("figure", "watching (shipped)", "baseline (same run)", "goal")
+    widths = [max(w, len(h)) for w, h in zip(widths, head)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " | met |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|-----|"]
+    for *cells, met in rows:
+        lines.append("| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + f" | {'yes' if met else 'NO'} |")
+    return "\n".join(lines), all(r[-1] for r in rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspaces", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    figures = asyncio.run(run(args))
+    table, met = report(figures, args)
+    environment = (f"{platform.node()}: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+                   f"Python {platform.python_version()}, Docker {docker.from_env().version()['Version']}")
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scale.md").write_text(
+        f"# Scale and cost on one host ({stamp})\n\n{environment}; `python benchmarks/scale.py "
+        f"--workspaces {args.workspaces} --requests {args.requests}`\n\n{table}\n")
+    (RESULTS / "scale.json").write_text(json.dumps({"when": stamp, "environment": environment,
+                                                    "args": vars(args), "figures": figures}, indent=2) + "\n")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
