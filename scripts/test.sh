@@ -3,8 +3,9 @@
 # engine, base image, virtual environment), then runs unit and integration tests.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup-host.sh"
-# Browser tests drive Debian's Chromium; pinning tests run a registry on loopback.
-setup_host "[test]" chromium:chromium docker-registry:docker-registry
+# Browser tests drive Debian's Chromium; pinning tests run a registry on loopback; the second
+# engine of the concurrency and fault tests (tests/integration/engine2.py) gets its bridges with ip.
+setup_host "[test]" chromium:chromium docker-registry:docker-registry ip:iproute2
 cd "$REPO_ROOT"
 say "running the tests"
 # Builds behind a TLS-intercepting proxy need the host's CA bundle (see ImageBuilder.extra_ca_bundle).

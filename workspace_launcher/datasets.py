@@ -112,7 +112,7 @@ class DatasetCatalog(LoggingConfigurable):
         """Mounts for the requested dataset names, or a 400 that says what is wrong."""
         if names is None:
             return []
-        if isinstance(names, str) or not isinstance(names, Iterable):
+        if not isinstance(names, (list, tuple)):  # a JSON list; not a string, nor an object's keys
             raise InvalidRequest("datasets must be a list of dataset names", field="datasets")
         names = list(names)
         if len(set(map(str, names))) != len(names):

@@ -54,7 +54,12 @@ class ImageBuildError(LauncherError):
 
 
 class LaunchFailed(LauncherError):
-    """A workspace container did not become ready; ``log_tail`` holds its log's end."""
+    """A workspace container did not become ready; ``log_tail`` holds its log's end.
+
+    A 409 when a request meets it (a start): the workspace's own state refuses the request, and
+    the message and log tail say why; the server itself did not fail."""
+
+    status_code = 409
 
 
 class ConfigError(LauncherError):

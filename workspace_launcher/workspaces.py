@@ -463,7 +463,10 @@ class WorkspaceManager(LoggingConfigurable):
                 self._changed_now_gone(container_id)
             await self._remove_volumes(created_volumes)
             workspace.container_id = None
-            workspace.error = getattr(e, "message", None) or str(e) or type(e).__name__
+            if isinstance(e, asyncio.CancelledError):
+                workspace.error = "the launch was cancelled: the workspace was stopped or deleted, or its server shut down"
+            else:
+                workspace.error = getattr(e, "message", None) or str(e) or type(e).__name__
             workspace.log_tail = log_tail
             report(Status.FAILED, workspace.error)
             raise

@@ -136,3 +136,10 @@ def without_nvidia_runtime(nvidia_runtime) -> None:
     (test_workspaces.py::test_a_gpu_launch_on_this_hosts_runtime) runs instead."""
     if nvidia_runtime:
         pytest.skip("this host has an NVIDIA runtime; the GPU launch test covers it instead")
+
+
+# The second engine and its host servers (engine2.py, host_servers.py): session fixtures of the
+# concurrency and fault tests, registered here so that both modules share one engine and one
+# pair of servers (a fixture imported into each test module would be set up once per module).
+from .engine2 import engine2  # noqa: E402,F401
+from .host_servers import e2_client, e2_hosts  # noqa: E402,F401

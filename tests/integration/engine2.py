@@ -7,22 +7,29 @@ dockerd registers its NVIDIA device driver at start-up when an executable named
 then sets ``NVIDIA_VISIBLE_DEVICES=A,B`` in the container's process environment and runs that
 hook as an OCI prestart hook. The stand-in hook here records the OCI state it is given (one JSON
 line per container start, in ``hook-calls.jsonl``) and exits 0, so GPU workspaces start on a
-GPU-less machine. The engine has its own socket, data-root, exec-root and pidfile, a bridge of
-its own (``wl-e2``; never ``--bridge=none``, which deletes the host's ``docker0``), no iptables
-rules (``--iptables=false``) and its own address pool for user networks, so nothing of the main
-engine's networking is touched.
+GPU-less machine. The engine has its own socket, data-root, exec-root and pidfile (all in a
+tmpfs of its own), a bridge of its own (``wl-e2-N``; never ``--bridge=none``, which deletes the
+host's ``docker0``), no iptables rules of its own (``--iptables=false``) and its own address
+pool, from which the workspace network gets a bridge of its own too (``wl-e2-N-ws``); nothing of
+the main engine's networking is touched.
+
+Several test sessions on one machine each get an engine of their own: a slot ``N`` (0-7) is
+claimed with a lock file held for the session, which decides the directory, the bridges and the
+addresses. Whatever a killed session left in a free slot (a dockerd, its mounts, bridges,
+directory) is removed before the slot is used again.
 
 Images are moved in from the main engine with ``docker save | docker load`` (no registry here).
 
-The fixture ``engine2`` starts it when it is not already answering (reusing a running one, and
-then leaving it running), and at the end of the session stops what it started and removes its
-bridge and directories. Needs root, ``dockerd``, the ``docker`` client and ``ip`` (iproute2):
-``scripts/test.sh`` installs them.
+The fixture ``engine2`` starts it (about 20 s, most of it the image copy), and at the end of the
+session stops it and removes its bridges, the firewall rules host servers put on its workspace
+bridge, its tmpfs and its directory. Needs root, ``dockerd``, the ``docker`` client and ``ip``
+(iproute2): ``scripts/test.sh`` installs them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -36,14 +43,9 @@ import docker.errors
 import pytest
 import requests
 
-E2_DIR = Path(os.environ.get("WORKSPACE_LAUNCHER_TEST_E2_DIR", "/var/tmp/workspace-launcher-e2"))
-BRIDGE = "wl-e2"
-BRIDGE_ADDRESS = "10.199.0.1/24"
-#: The bridge interface of the second engine's workspace network: never the main engine's
-#: (two engines asked for one bridge name silently share one interface, each taking it over).
-WORKSPACE_BRIDGE = "wl-e2-ws"
-#: User networks of the second engine (the workspace network) come from here: a /24 each.
-ADDRESS_POOL = "base=10.199.64.0/18,size=24"
+#: Where slot N's engine lives (``-N``), and its lock file (``-N.lock``).
+E2_PREFIX = "/var/tmp/workspace-launcher-e2"
+SLOTS = 8
 HOOK_NAME = "nvidia-container-runtime-hook"
 #: The engine's directory is a tmpfs of at most this size: loading the images is quicker there,
 #: and removing them at the end is an unmount instead of deleting tens of thousands of files.
@@ -73,10 +75,20 @@ def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 class SecondEngine:
-    """One extra dockerd, by its directory; start, stop and restart it by its own pid."""
+    """One extra dockerd in slot ``slot``; start, stop and restart it by its own pid."""
 
-    def __init__(self, root: Path = E2_DIR) -> None:
-        self.root = root
+    def __init__(self, slot: int = 0) -> None:
+        assert 0 <= slot < SLOTS
+        self.slot = slot
+        self.root = root = Path(f"{E2_PREFIX}-{slot}")
+        #: The engine's default bridge (builds and plain containers).
+        self.bridge = f"wl-e2-{slot}"
+        self.bridge_address = f"10.199.{slot}.1/24"
+        #: The workspace network's bridge: never the main engine's (two engines asked for one
+        #: bridge name silently share one interface, each taking it over).
+        self.workspace_bridge = f"wl-e2-{slot}-ws"
+        #: User networks (the workspace network) come from here, a /24 each.
+        self.address_pool = f"base=10.199.{64 + 8 * slot}.0/21,size=24"
         self.socket = root / "docker.sock"
         self.data_root = root / "data"
         self.exec_root = root / "exec"
@@ -132,10 +144,10 @@ class SecondEngine:
         hook.chmod(0o755)
 
     def _ensure_bridge(self) -> None:
-        if _run("ip", "link", "show", BRIDGE, check=False).returncode != 0:
-            _run("ip", "link", "add", BRIDGE, "type", "bridge")
-        _run("ip", "addr", "replace", BRIDGE_ADDRESS, "dev", BRIDGE)
-        _run("ip", "link", "set", BRIDGE, "up")
+        if _run("ip", "link", "show", self.bridge, check=False).returncode != 0:
+            _run("ip", "link", "add", self.bridge, "type", "bridge")
+        _run("ip", "addr", "replace", self.bridge_address, "dev", self.bridge)
+        _run("ip", "link", "set", self.bridge, "up")
 
     def start(self) -> None:
         """Start dockerd (it must not be running) and wait until it answers."""
@@ -148,7 +160,7 @@ class SecondEngine:
         assert self.pid() is None, f"a dockerd already runs with {self.pidfile}"
         self.root.mkdir(parents=True, exist_ok=True)
         if TMPFS_SIZE and not _mounts_below(self.root, inclusive=True):
-            _run("mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0755", "wltest-e2", str(self.root))
+            _run("mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0755", f"wltest-e2-{self.slot}", str(self.root))
         self._write_hook()
         self._ensure_bridge()
         self.pidfile.unlink(missing_ok=True)
@@ -159,13 +171,13 @@ class SecondEngine:
             "--data-root", str(self.data_root),
             "--exec-root", str(self.exec_root),
             "--pidfile", str(self.pidfile),
-            f"--bridge={BRIDGE}",
+            f"--bridge={self.bridge}",
             "--iptables=false",
-            "--default-address-pool", ADDRESS_POOL,
+            "--default-address-pool", self.address_pool,
         ]
         self._log_from = self.log.stat().st_size if self.log.exists() else 0
-        # Started through a shell that exits at once: dockerd is nobody's child here (it outlives
-        # this process when reused by a later run), and is stopped by the pid in its pidfile.
+        # Started through a shell that exits at once: dockerd is nobody's child here (no zombie,
+        # no warning about a child still running), and is stopped by the pid in its pidfile.
         subprocess.run(["sh", "-c", '"$@" >>"$E2_LOG" 2>&1 </dev/null &', "sh", "setsid", *args],
                        env={**self.env(), "E2_LOG": str(self.log)}, check=True, timeout=30)
         deadline = time.monotonic() + START_TIMEOUT
@@ -205,17 +217,19 @@ class SecondEngine:
             return "(no log)"
 
     def ensure_workspace_network(self) -> None:
-        """The workspace network, as the product makes it, on a bridge of this engine's own.
+        """The workspace network, made from the product's own spec, on this engine's own bridge.
 
-        Made here rather than by the first launch: ``WorkspaceManager`` builds its backend
-        without its config, so ``WorkspaceNetwork.bridge_name`` does not reach the network it
-        creates, and the default name is the one the main engine's network gets too.
+        The host servers are configured with the same ``WorkspaceNetwork.bridge_name`` and would
+        make it so at their first launch; it is made here first so that a host server ignoring
+        that setting can never give this engine's network the default bridge name, the one the
+        main engine's network has: two engines asked for one bridge name share one interface,
+        the second taking it over (its address replaces the first's).
         """
         from workspace_launcher.backends import spec as specs
 
         with contextlib.closing(self.client()) as client:
             if not client.networks.list(names=[specs.NETWORK_NAME]):
-                client.networks.create(**specs.network_spec(bridge_name=WORKSPACE_BRIDGE))
+                client.networks.create(**specs.network_spec(bridge_name=self.workspace_bridge))
 
     # -- images -----------------------------------------------------------------------------
     def load_images(self, tags: list[str]) -> None:
@@ -229,8 +243,8 @@ class SecondEngine:
                     missing.append(tag)
         if not missing:
             return
-        main_env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
-        save = subprocess.Popen(["docker", "save", *missing], stdout=subprocess.PIPE, env=main_env)
+        # From the engine the environment names (the suite's main one), as docker_client's.
+        save = subprocess.Popen(["docker", "save", *missing], stdout=subprocess.PIPE)
         try:
             load = subprocess.run(["docker", "-H", self.url, "load", "-q"], stdin=save.stdout,
                                   capture_output=True, text=True, timeout=600)
@@ -254,14 +268,22 @@ class SecondEngine:
 
     def teardown(self) -> None:
         """Stop it, remove its bridges, the firewall rules host servers put on its workspace
-        bridge, and its directories."""
+        bridge, and its directories. Also for what a killed session left."""
         if self.answers():
             self.remove_everything()
         self.stop()
-        for bridge in (BRIDGE, WORKSPACE_BRIDGE):
+        for bridge in (self.bridge, self.workspace_bridge):
             _run("ip", "link", "del", bridge, check=False)
-        _remove_firewall_rules(WORKSPACE_BRIDGE)
+        _remove_firewall_rules(self.workspace_bridge)
         self._remove_root()
+
+    def leftovers(self) -> list[str]:
+        """What of this engine is still on the host (after teardown: nothing)."""
+        found = [f"dockerd {self.pid()}"] if self.pid() else []
+        found += [f"mount {m}" for m in _mounts_below(self.root, inclusive=True)]
+        found += [f"bridge {b}" for b in (self.bridge, self.workspace_bridge) if os.path.isdir(f"/sys/class/net/{b}")]
+        found += [str(self.root)] if self.root.exists() else []
+        return found
 
     def _remove_root(self) -> None:
         # dockerd unmounts what it mounted when it stops; anything still mounted below the root
@@ -314,31 +336,53 @@ def process_env(client: docker.DockerClient, container_id: str, pid: int = 1) ->
     return dict(item.split("=", 1) for item in result.output.decode().split("\0") if "=" in item)
 
 
+@contextlib.contextmanager
+def claimed_slot():
+    """A slot no other session holds, locked until the end of the ``with``."""
+    for slot in range(SLOTS):
+        handle = open(f"{E2_PREFIX}-{slot}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield slot
+        finally:
+            os.unlink(handle.name)
+            handle.close()
+        return
+    pytest.fail(f"all {SLOTS} second-engine slots ({E2_PREFIX}-N.lock) are held by other test sessions")
+
+
 @pytest.fixture(scope="session")
 def engine2(minimal_image, docker_client):
     """The second engine, answering, holding the ``minimal`` image (and its base and Jupyter
     layer, so small test profiles build FROM the layer in seconds)."""
-    engine = SecondEngine()
-    started = not engine.answers()
-    if started:
-        if engine.root.exists():  # what a killed run left: never reused
+    with claimed_slot() as slot:
+        engine = SecondEngine(slot)
+        engine.teardown()  # what a killed session left in this slot, if anything
+        try:
+            engine.start()
+            yield from _prepared(engine, minimal_image, docker_client)
+        finally:
             engine.teardown()
-        engine.start()
-    try:
-        labels = docker_client.api.inspect_image(minimal_image.tag)["Config"]["Labels"]
-        base = labels["workspace-launcher.base-image"]
-        jupyter = [
-            tag for image in docker_client.images.list(filters={"label": "workspace-launcher.role=jupyter-layer"})
-            for tag in image.tags
-            if image.labels.get("workspace-launcher.base-id") == labels["workspace-launcher.base-id"]
-        ]
-        # The layer the minimal image was built FROM: one whose layers it extends.
-        layers = set(docker_client.api.inspect_image(minimal_image.tag)["RootFS"]["Layers"])
-        jupyter = [t for t in jupyter if set(docker_client.api.inspect_image(t)["RootFS"]["Layers"]) <= layers]
-        assert jupyter, "the minimal image's Jupyter layer is not tagged in the main engine"
-        engine.load_images([base, *jupyter, minimal_image.tag])
-        engine.ensure_workspace_network()
-        yield engine
-    finally:
-        if started:
-            engine.teardown()
+            assert engine.leftovers() == [], f"the second engine left {engine.leftovers()}"
+
+
+def _prepared(engine: SecondEngine, minimal_image, docker_client):
+    """Copy the minimal image, its base and its Jupyter layer in; make the workspace network."""
+    labels = docker_client.api.inspect_image(minimal_image.tag)["Config"]["Labels"]
+    base = labels["workspace-launcher.base-image"]
+    jupyter = [
+        tag for image in docker_client.images.list(filters={"label": "workspace-launcher.role=jupyter-layer"})
+        for tag in image.tags
+        if image.labels.get("workspace-launcher.base-id") == labels["workspace-launcher.base-id"]
+    ]
+    # The layer the minimal image was built FROM: one whose layers it extends.
+    layers = set(docker_client.api.inspect_image(minimal_image.tag)["RootFS"]["Layers"])
+    jupyter = [t for t in jupyter if set(docker_client.api.inspect_image(t)["RootFS"]["Layers"]) <= layers]
+    assert jupyter, "the minimal image's Jupyter layer is not tagged in the main engine"
+    engine.load_images([base, *jupyter, minimal_image.tag])
+    engine.ensure_workspace_network()
+    yield engine

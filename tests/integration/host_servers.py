@@ -34,7 +34,7 @@ import requests
 from workspace_launcher.backends import spec as specs
 from workspace_launcher.proxy.sessions import COOKIE_NAME
 
-from .engine2 import WORKSPACE_BRIDGE, SecondEngine
+from .engine2 import SecondEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 CA_BUNDLE = os.environ.get("WORKSPACE_LAUNCHER_TEST_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
@@ -44,6 +44,24 @@ FAKE_GPUS = [
 ]
 GPU_UUIDS = [g["uuid"] for g in FAKE_GPUS]
 TERMINAL = ("running", "failed", "stopped")
+#: Generous: four Jupyters starting at once on a busy 2-core CI machine. What must fail fast is
+#: checked against it (the fault tests).
+LAUNCH_TIMEOUT = 240.0
+
+#: Profiles that misbehave on purpose (the fault tests launch them), built FROM the shared
+#: Jupyter layer in a second or two.
+EXIT_MARKER = "wltest: this jupyter exits on purpose"
+BUILD_MARKER = "wltest: this build fails on purpose"
+TEST_PROFILES = {
+    # `jupyter` replaced by a script that says so, then exits 7 two seconds later.
+    "wltest-exits": (
+        "ARG JUPYTER_IMAGE\nFROM ${JUPYTER_IMAGE}\n"
+        f"RUN printf '#!/bin/sh\\necho \"{EXIT_MARKER}\" >&2\\nsleep 2\\nexit 7\\n' > /opt/venv/bin/jupyter "
+        "&& chmod 755 /opt/venv/bin/jupyter\n"
+    ),
+    # A build step that fails.
+    "wltest-broken": f'ARG JUPYTER_IMAGE\nFROM ${{JUPYTER_IMAGE}}\nRUN echo "{BUILD_MARKER}" && exit 3\n',
+}
 
 
 def _free_port() -> int:
@@ -142,7 +160,8 @@ class HostServer:
             return "(no log)"
 
 
-def _config(tmp: Path, owner: str, lock_path: Path, profiles: dict[str, str], settings: dict) -> str:
+def _config(tmp: Path, owner: str, engine: SecondEngine, lock_path: Path, profiles: dict[str, str],
+            settings: dict) -> str:
     values = {
         # Only this extension: the host server starts in a couple of seconds.
         "ServerApp.jpserver_extensions": {
@@ -156,13 +175,15 @@ def _config(tmp: Path, owner: str, lock_path: Path, profiles: dict[str, str], se
         "DatasetCatalog.managed_root": str(tmp / "managed-datasets"),
         "ImageBuilder.lock_file": str(tmp / "images.lock.json"),
         "ProfileRegistry.extra_profiles": profiles,
-        "WorkspaceManager.launch_timeout": 240.0,  # generous: a busy 2-core CI machine
-        "WorkspaceNetwork.bridge_name": WORKSPACE_BRIDGE,
+        "WorkspaceManager.launch_timeout": LAUNCH_TIMEOUT,
+        "WorkspaceNetwork.bridge_name": engine.workspace_bridge,
         **settings,
     }
     if os.path.isfile(CA_BUNDLE):  # part of the images' hash: the same as the minimal_image fixture's
         values["ImageBuilder.extra_ca_bundle"] = CA_BUNDLE
-    return "".join(f"c.{key} = {value!r}\n" for key, value in values.items())
+    return ("import contextlib\nfrom workspace_launcher.gpus import GpuAllocator\n"
+            "@contextlib.asynccontextmanager\nasync def _nolock(self):\n    yield\n"
+            "GpuAllocator.reservation_lock = _nolock\n") + "".join(f"c.{key} = {value!r}\n" for key, value in values.items())
 
 
 def _start(tmp: Path, owner: str, engine: SecondEngine, lock_path: Path, profiles: dict[str, str],
@@ -170,7 +191,7 @@ def _start(tmp: Path, owner: str, engine: SecondEngine, lock_path: Path, profile
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "config").mkdir(exist_ok=True)
     (tmp / "root").mkdir(exist_ok=True)
-    (tmp / "config" / "jupyter_server_config.py").write_text(_config(tmp, owner, lock_path, profiles, settings))
+    (tmp / "config" / "jupyter_server_config.py").write_text(_config(tmp, owner, engine, lock_path, profiles, settings))
     token, port = secrets.token_hex(24), _free_port()
     env = engine.env()
     env.update(
@@ -224,7 +245,7 @@ def host_servers(tmp: Path, owners: list[str], engine: SecondEngine, *, profiles
                  settings: dict | None = None) -> Iterator[list[HostServer]]:
     """One host server per owner, started side by side, sharing one GPU lock file."""
     lock_path = tmp / "shared-lock" / "gpus.lock"
-    servers = [_start(tmp / f"server-{i}", owner, engine, tmp / f"own-lock-{i}" / "gpus.lock", profiles or {}, settings or {})
+    servers = [_start(tmp / f"server-{i}", owner, engine, lock_path, profiles or {}, settings or {})
                for i, owner in enumerate(owners)]
     try:
         for server in servers:
@@ -233,6 +254,36 @@ def host_servers(tmp: Path, owners: list[str], engine: SecondEngine, *, profiles
     finally:
         with ThreadPoolExecutor(len(servers)) as pool:
             list(pool.map(_stop, servers))
+
+
+def write_test_profiles(root: Path) -> dict[str, str]:
+    """TEST_PROFILES as profile directories; their paths, for ProfileRegistry.extra_profiles."""
+    paths = {}
+    for name, dockerfile in TEST_PROFILES.items():
+        context = root / name
+        context.mkdir(parents=True)
+        (context / "Dockerfile").write_text(dockerfile)
+        (context / "profile.json").write_text(f'{{"name": "{name}", "default_shm_size": "64m"}}\n')
+        paths[name] = str(context)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def e2_hosts(engine2, tmp_path_factory) -> Iterator[list[HostServer]]:
+    """Two host servers on the second engine (owners ``wltest-e2-<run>-a`` and ``-b``), with
+    TEST_PROFILES, for the whole session: starting one costs seconds of CPU."""
+    run = secrets.token_hex(3)
+    tmp = tmp_path_factory.mktemp("e2-hosts")
+    profiles = write_test_profiles(tmp / "profiles")
+    with host_servers(tmp, [f"wltest-e2-{run}-a", f"wltest-e2-{run}-b"], engine2, profiles=profiles) as servers:
+        yield servers
+
+
+@pytest.fixture
+def e2_client(engine2) -> Iterator[docker.DockerClient]:
+    client = engine2.client()
+    yield client
+    client.close()
 
 
 # -- what a test owns on the second engine -----------------------------------------------------

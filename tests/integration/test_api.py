@@ -194,7 +194,8 @@ async def test_hostile_input_is_a_4xx_naming_the_field(jp_fetch, manager, test_o
     assert answer["message"]
     assert answer.get("field") == field
     assert await manager.list(owner=test_owner) == []
-    assert docker_client.volumes.list(filters={"label": [f"workspace-launcher.owner={test_owner}"]}) == []
+    volumes = docker_client.volumes.list(filters={"label": [f"workspace-launcher.owner={test_owner}"]})
+    assert [v.name for v in volumes if v.attrs["Labels"].get("workspace-launcher.role") != "models"] == []
 
 
 async def test_bodies_over_the_limit_are_413(jp_fetch, manager, test_owner):

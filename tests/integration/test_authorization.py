@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from jupyter_server.auth import Authorizer
-from tornado.httpclient import HTTPClientError
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from workspace_launcher.backends import spec as specs
 from workspace_launcher.proxy.sessions import COOKIE_NAME
@@ -88,7 +87,7 @@ async def log_in(client, host) -> Browser:
     assert form.code == 200, form.code
     xsrf = set_cookies(form)["_xsrf"].value
     body = urlencode({"_xsrf": xsrf, "password": host.token})
-    done = await fetch(client, f"{host.url}login?next={BASE_URL}lab", method="POST", body=body,
+    done = await fetch(client, f"{host.url}login", method="POST", body=body,
                        headers={"Cookie": f"_xsrf={xsrf}", "Content-Type": "application/x-www-form-urlencoded"})
     assert done.code == 302, (done.code, done.body[:300])
     name, cookie = next((n, c) for n, c in set_cookies(done).items() if n.startswith("username-"))
@@ -105,23 +104,19 @@ def foreign_origins(host, workspace_id: str) -> list[str]:
     return ["http://evil.example", host.origin_of(OTHER_ID if workspace_id != OTHER_ID else ECHO_ID), "null"]
 
 
-async def direct_kernels(host, workspace) -> list[dict]:
-    """The workspace's kernels, asked of its Jupyter directly (with its token), not through the proxy."""
+async def direct_kernel(host, workspace, method: str = "GET", kernel_id: str = ""):
+    """The workspace's kernels (or one), asked of its Jupyter directly with its token, not through
+    the proxy; POST starts one, DELETE shuts one down."""
     upstream = await host.manager.connection(owner=workspace.owner, workspace_id=workspace.id)
-    from tornado.httpclient import AsyncHTTPClient
-
-    response = await AsyncHTTPClient().fetch(str(upstream.url(upstream.base_url)) + "api/kernels", headers=auth(upstream.token))
-    return json.loads(response.body)
-
-
-async def direct_kernel(host, workspace, method: str = "GET", kernel_id: str = "") -> dict | None:
-    upstream = await host.manager.connection(owner=workspace.owner, workspace_id=workspace.id)
-    from tornado.httpclient import AsyncHTTPClient
-
     url = str(upstream.url(upstream.base_url)) + "api/kernels" + (f"/{kernel_id}" if kernel_id else "")
     response = await AsyncHTTPClient().fetch(url, method=method, headers=auth(upstream.token), raise_error=False,
-                                             body="{}" if method == "POST" else None, allow_nonstandard_methods=True)
+                                             body="{}" if method == "POST" else None)
+    assert response.code < 300, (method, url, response.code)
     return json.loads(response.body) if response.body else None
+
+
+async def direct_kernels(host, workspace) -> list[dict]:
+    return await direct_kernel(host, workspace)
 
 
 # -- (a) a logged-in browser on a foreign page ---------------------------------------------------------

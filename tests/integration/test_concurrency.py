@@ -3,30 +3,32 @@
 Two ``jupyter server`` processes (each with its own port, token and owner) share the second
 engine (whose GPU containers really start, see ``engine2``) and one reservation lock file; four
 GPUs are declared. Eight launches of one GPU each are sent at the same instant, four to each
-server. Exactly four start, on four distinct GPUs; the other four are refused with a conflict
-naming the workspaces that hold the GPUs; and a watcher reading the engine all along sees no GPU
-in two holding containers at any moment (labels and device requests alike). Without the
-reservation lock (``GpuAllocator.reservation_lock``) the launches race: several take the same
-GPU and more than four start, which this test reports.
+server. Exactly four start, on four distinct GPUs. The other four are refused with a conflict
+naming the four workspaces that hold the GPUs: a 409 where the POST's pre-check already sees
+them held, otherwise (usually: all eight pre-checks run before any container exists) a 202 whose
+launch ends ``failed`` with that conflict when its reservation, under the lock, finds no GPU
+free. A watcher reading the engine all along sees no GPU in two holding containers at any moment
+(by labels and by device requests); each environment names exactly its GPU. With the lock made a
+no-op, or with each server on a lock file of its own, 7 or 8 launches start and GPUs are
+doubled: this test fails.
 
 Then the lifecycle across servers: a stop frees the GPU, a launch on the other server takes it,
-the start of the stopped one is refused naming the new holder, and once that one is deleted the
-start takes the same GPU back, with an environment naming exactly it.
+the start of the stopped one is refused (409) naming the new holder, and once that one is
+deleted the start takes the same GPU back, with an environment naming exactly it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .engine2 import engine2, holding_gpus, process_env  # noqa: F401 (fixture)
-from .host_servers import GPU_UUIDS, host_servers, nothing_left_behind, remove_model_volumes
+from .engine2 import holding_gpus, process_env
+from .host_servers import GPU_UUIDS, nothing_left_behind, remove_model_volumes
 
 pytestmark = pytest.mark.integration
 
@@ -34,28 +36,9 @@ LAUNCHES = 8
 HELD_BY = re.compile(r"held by workspaces ([0-9a-f, ]+);")
 
 
-@pytest.fixture(scope="module")
-def owners():
-    run = secrets.token_hex(3)
-    return [f"wltest-e2-{run}-a", f"wltest-e2-{run}-b"]
-
-
-@pytest.fixture(scope="module")
-def servers(engine2, owners, tmp_path_factory):  # noqa: F811
-    with host_servers(tmp_path_factory.mktemp("hosts"), owners, engine2) as both:
-        yield both
-
-
 @pytest.fixture
-def e2(engine2):  # noqa: F811
-    client = engine2.client()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def clean(request, e2, owners):
-    with nothing_left_behind(request, e2, owners):
+def clean(request, e2_client, e2_hosts):
+    with nothing_left_behind(request, e2_client, [server.owner for server in e2_hosts]):
         yield
 
 
@@ -101,8 +84,9 @@ def holders_named(message: str) -> set[str]:
     return {h.strip() for h in match.group(1).split(",") if h.strip()}
 
 
-def test_eight_concurrent_launches_on_four_gpus_across_two_servers(servers, engine2, e2, clean):  # noqa: F811
-    a, b = servers
+def test_eight_launches_at_once_on_four_gpus_across_two_servers(e2_hosts, engine2, e2_client, clean):
+    servers = a, b = e2_hosts
+    e2 = e2_client
     by_id = {}  # workspace id -> the server that launched it
     try:
         with HoldWatcher(engine2) as watcher:
@@ -131,7 +115,8 @@ def test_eight_concurrent_launches_on_four_gpus_across_two_servers(servers, engi
                   f"running: {sorted((by_id[i].owner[-1], w['gpus'][0]) for i, w in running.items())}")
 
             # -- exactly four start, on four distinct GPUs; four are refused, naming the holders --
-            assert len(running) == 4, {i: (w["status"], w["gpus"], w["error"]) for i, w in settled.items()}
+            assert len(running) == 4, ({i: (w["status"], w["gpus"], w["error"]) for i, w in settled.items()},
+                                       f"held twice: {watcher.doubles[:2]}")
             assert sorted(w["gpus"][0] for w in running.values()) == GPU_UUIDS
             assert all(len(w["gpus"]) == 1 for w in running.values())
             assert len(refusals) == LAUNCHES - 4

@@ -1,23 +1,27 @@
-"""The REST API fuzzed from its shipped OpenAPI document: Schemathesis against a real
-``jupyter server`` with the extension (a process of its own, on a loopback port), authenticated
-by its token, with the real engine behind it.
+"""The REST API fuzzed from its shipped OpenAPI document: Schemathesis (its CLI, in a process of
+its own) against a real ``jupyter server`` with the extension (another process, on a loopback
+port), authenticated by the server's token, with the real engine behind it.
 
 Every response must be a success the operation documents, or a 4xx whose body is a JSON object
-with a ``message`` (``fuzz_checks.py``, plus Schemathesis's own checks of status codes, content
-types, schemas, headers, ``Allow``, rejected invalid input and refused unauthenticated calls).
-Never a 5xx. Launches the fuzzer gets right really start containers (the document's example is
-one; the ``profile`` field is steered to the ``minimal`` profile now and then); the stateful
-phase follows each launch's ``Location`` to get, stop, start, read logs of and delete it.
+with a ``message`` (``fuzz_checks.py``), and pass Schemathesis's own checks: documented status
+codes, content types, schemas and headers, 405 with ``Allow`` for a method a route lacks,
+invalid input rejected, calls without the token refused. Never a 5xx. Launches the fuzzer gets
+right really start containers (the document's example is one; ``profile`` is steered to
+``minimal`` now and then); later phases and the stateful one reuse the ids they return (the
+``Location`` header) to get, stop, start, snapshot, read logs of and delete real workspaces.
 
-After the run nothing of the fuzzing owner may be left once its workspaces are deleted through
-the API: no container, no work volume, no image. The owner's model volume is kept by design
-(``DELETE`` never touches it); the product's own ``remove_model_volume`` removes it, and is
-refused while any workspace of the owner still exists. Only after that assertion does the test
-sweep the engine by label, so a leftover fails the test and is cleaned all the same.
+Then every workspace left is deleted through the API (purge), and the engine is looked at
+before anything is swept: no container may be left, and nothing the API did not say it keeps on
+purpose: the model volume (``DELETE`` never takes it), the work volume of each delete made
+without ``purge``, and each snapshot image a 201 reported (there is no route to delete one). A
+volume or image beyond those fails the test. Those are then removed (the model volume by the
+product's own ``remove_model_volume``, refused while a workspace of the owner exists), and the
+owner must have nothing left at all.
 
-Bounded for CI: a fixed seed, deterministic generation, no example database, a cap per operation
-and on stateful steps; Hypothesis's and Schemathesis's state live in the test's temporary
-directory, never in the repository.
+Bounded for CI: deterministic generation (Hypothesis derandomized), no example database, a cap
+per operation and on stateful steps, one worker; Hypothesis's and Schemathesis's files live in
+the test's temporary directory, never in the repository. The server's log and the fuzzer's
+report are kept in ``tests/artifacts/`` (git-ignored).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -50,7 +54,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 #: Test cases per operation and phase; stateful scenarios are capped by ``MAX_STEPS`` each.
 MAX_EXAMPLES = 15
 MAX_STEPS = 6
-#: How long the fuzzer's process may take before it is stopped (it needs well under a minute).
+#: How long the fuzzer's process may take before it is stopped (it needs about a minute here).
 RUN_TIMEOUT = 300
 
 SCHEMATHESIS_CONFIG = """\
@@ -64,6 +68,7 @@ color = false
 [cache]
 enabled = false
 
+# The token is the test server's own, gone with it: failures print curl lines that run as shown.
 [output.sanitization]
 enabled = false
 
@@ -173,7 +178,8 @@ class Exchange:
     method: str
     url: str
     status: int
-    body: bytes
+    body: bytes  # the response's
+    sent: bytes  # the request's
 
     @property
     def path(self) -> str:
@@ -187,10 +193,26 @@ def exchanges(events: Path) -> list[Exchange]:
         for interaction in _interactions(json.loads(line)):
             request, response = interaction.get("request") or {}, interaction.get("response") or {}
             if response:
-                content = response.get("content") or {}
-                body = base64.b64decode(content["$base64"]) if isinstance(content, dict) and "$base64" in content else b""
-                seen.append(Exchange(request.get("method", ""), request.get("uri", ""), response.get("status_code", 0), body))
+                seen.append(Exchange(request.get("method", ""), request.get("uri", ""), response.get("status_code", 0),
+                                     _bytes(response.get("content")), _bytes(request.get("body"))))
     return seen
+
+
+def asks_for_gpus(value) -> bool:
+    """Whether a launch's ``gpus`` asks for any GPU (0, "0", "none" and [] do not)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return text == "all" or (text.isdigit() and int(text) > 0)
+    return bool(value) and value is not False
+
+
+def _bytes(recorded) -> bytes:
+    return base64.b64decode(recorded["$base64"]) if isinstance(recorded, dict) and "$base64" in recorded else b""
+
+
+def purged(url: str) -> bool:
+    """Whether a DELETE asked for its volumes to go, as the server reads ``purge``."""
+    return parse_qs(urlsplit(url).query).get("purge", ["false"])[0].lower() in ("true", "1")
 
 
 def _interactions(event):
@@ -230,10 +252,17 @@ def test_fuzzed_api_answers_documented_successes_or_json_4xx_and_leaves_nothing(
         seen = exchanges(tmp_path / "schemathesis" / "events.ndjson")
         statuses = Counter(e.status for e in seen)
         assert len(seen) >= 200 and not [s for s in statuses if s >= 500], statuses
-        launched = [json.loads(e.body)["id"] for e in seen if e.method == "POST" and e.path == "/workspaces" and e.status == 202]
+        accepted = [e for e in seen if e.method == "POST" and e.path == "/workspaces" and e.status == 202]
+        launched = [json.loads(e.body)["id"] for e in accepted]
         assert launched, "no launch got through: the fuzz never reached the launch path"
+        if fuzz_server.call("GET", "/gpus").json()["gpus"] == []:  # a host without GPUs takes no GPU launch
+            asked = [json.loads(e.sent).get("gpus", 0) for e in accepted]
+            assert not [g for g in asked if asks_for_gpus(g)], asked
         snapshots = {json.loads(e.body)["image"] for e in seen
                      if e.method == "POST" and e.path.endswith("/snapshot") and e.status == 201}
+        # A delete without purge keeps the work volume, on purpose (and the API has no route to it).
+        kept = {specs.work_volume_name(e.path.rsplit("/", 1)[1]) for e in seen
+                if e.method == "DELETE" and e.status == 204 and not purged(e.url)}
         assert not (ROOT / ".hypothesis").exists() and not (ROOT / "schemathesis-report").exists()
 
         # Every workspace the fuzzer left is deleted through the API; then the engine is looked at.
@@ -246,7 +275,7 @@ def test_fuzzed_api_answers_documented_successes_or_json_4xx_and_leaves_nothing(
         left = owned(docker_client, fuzz_owner)
         assert left["containers"] == [], left
         model_volume = specs.model_volume_name(owner_slug(fuzz_owner))
-        assert set(left["volumes"]) <= {model_volume}, left
+        assert set(left["volumes"]) <= {model_volume} | kept, (sorted(set(left["volumes"]) - {model_volume} - kept), left)
         # Snapshots are images the API makes on purpose and has no route to delete: each one it
         # reported is there, and nothing else of the owner is (a failed commit leaves nothing).
         tagged = {t for t in left["images"] if not t.startswith("sha256:")}
@@ -254,17 +283,21 @@ def test_fuzzed_api_answers_documented_successes_or_json_4xx_and_leaves_nothing(
         role = specs.label("role")
         for image in docker_client.images.list(filters={"label": [f"{specs.label('owner')}={fuzz_owner}"]}):
             assert image.labels.get(role) == "snapshot", (image.tags, image.labels)  # untagged: an older one retagged
+        # What the API keeps on purpose and cannot remove goes by the engine; the model volume by
+        # the product's own removal, which is refused while any workspace of the owner exists.
         for image in docker_client.images.list(filters={"label": [f"{specs.label('owner')}={fuzz_owner}"]}):
             docker_client.images.remove(image.id, force=True)
-        if left["volumes"]:  # kept by design; the product's own removal is refused while a workspace exists
+        for name in set(left["volumes"]) & kept:
+            docker_client.volumes.get(name).remove()
+        if model_volume in left["volumes"]:
             manager = WorkspaceManager(config=fuzz_config)
             try:
                 assert asyncio.run(manager.remove_model_volume(owner=fuzz_owner)) == model_volume
             finally:
                 manager.engine.close()
         assert owned(docker_client, fuzz_owner) == {"containers": [], "volumes": [], "images": []}
-        print(f"\n{len(seen)} responses in {elapsed:.0f} s ({len(launched)} launches and {len(snapshots)} snapshots "
-              f"accepted), by status {dict(sorted(statuses.items()))}; {time.monotonic() - started:.0f} s in all")
+        print(f"\n{len(seen)} responses in {elapsed:.0f} s ({len(launched)} launches, {len(snapshots)} snapshots, "
+              f"{len(kept)} deletes keeping volumes), by status {dict(sorted(statuses.items()))}; {time.monotonic() - started:.0f} s in all")
     finally:
         keep_artifacts(tmp_path)
         sweep(docker_client, fuzz_owner)

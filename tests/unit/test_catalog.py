@@ -47,8 +47,9 @@ def test_catalog_rejects_bad_requests(roots):
         catalog.resolve(["out"])
     with pytest.raises(InvalidRequest, match="not valid"):
         catalog.resolve(["../etc"])
-    with pytest.raises(InvalidRequest, match="list of dataset names"):
-        catalog.resolve("coco")
+    for not_a_list in ("coco", {}, {"out": True}):  # a JSON object's keys are no list of names
+        with pytest.raises(InvalidRequest, match="list of dataset names"):
+            catalog.resolve(not_a_list)
     with pytest.raises(InvalidRequest, match="twice"):
         catalog.resolve(["out", "out"])
 

@@ -12,6 +12,7 @@ from workspace_launcher.validation import (
     parse_cpus,
     parse_size,
     resolve_host_path,
+    validate_image_reference,
     validate_name,
     validate_workspace_id,
 )
@@ -102,3 +103,21 @@ def test_host_paths_must_be_absolute_existing_and_under_allowed_roots(tmp_path):
     (tmp_path / "datasets-evil").mkdir()
     with pytest.raises(InvalidRequest, match="outside the allowed"):
         resolve_host_path(str(tmp_path / "datasets-evil"), [str(root)], field="datasets")
+
+
+@pytest.mark.parametrize("reference", [
+    "workspace-launcher/snapshot-alice:before-upgrade", "ubuntu", "localhost:5000/team/image:1.0",
+    "registry.example.org/a__b/c-d.e:v_1", "sha256:" + "a" * 64, "image@sha256:" + "0" * 64,
+])
+def test_image_references_are_accepted(reference):
+    assert validate_image_reference(reference, field="snapshot") == reference
+
+
+@pytest.mark.parametrize("reference", [
+    "", "Foo Bar", "../containers/abc", "a/../b", "/a", "a/", "a//b", "a:b:c", "é", "x@sha256:zz", "a" * 600, 5, None,
+])
+def test_what_is_no_image_reference_is_refused_before_the_engine_sees_it(reference):
+    """The engine takes a reference into a URL path: '../containers/x' would inspect a container."""
+    with pytest.raises(InvalidRequest) as info:
+        validate_image_reference(reference, field="snapshot")
+    assert info.value.field == "snapshot" and "image reference" in info.value.message
