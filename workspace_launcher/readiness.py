@@ -38,6 +38,19 @@ async def container_log_tail(backend: DockerBackend, container_id: str, tail: in
         return ""
 
 
+def exit_reason(attrs: dict | None) -> str:
+    """Why a container stopped before its Jupyter was ready, as the launch error says it."""
+    if attrs is None:
+        return "the workspace's container was removed before Jupyter was ready"
+    state = attrs["State"]
+    if state.get("OOMKilled"):
+        limit = (attrs.get("HostConfig") or {}).get("Memory") or 0
+        shown = f"{limit // 2**20} MiB" if limit else "none"
+        return (f"the workspace ran out of memory (limit {shown}) before Jupyter was ready; "
+                "launch it with more memory")
+    return f"the workspace's container exited (code {state.get('ExitCode', '?')}) before Jupyter was ready"
+
+
 async def wait_ready(
     backend: DockerBackend, routes: RouteChooser, container_id: str, *, base_url: str, token: str, timeout: float
 ) -> None:
@@ -53,11 +66,7 @@ async def wait_ready(
             attrs = await backend.inspect(container_id)
             last_inspect = now
             if attrs is None or attrs["State"]["Status"] not in ("created", "running"):
-                code = attrs["State"].get("ExitCode") if attrs else "?"
-                raise LaunchFailed(
-                    f"the workspace's container exited (code {code}) before Jupyter was ready",
-                    log_tail=await container_log_tail(backend, container_id),
-                )
+                raise LaunchFailed(exit_reason(attrs), log_tail=await container_log_tail(backend, container_id))
             upstream = routes.upstream(attrs, base_url=base_url, token=token)
         if upstream is not None and await answers(client, upstream):
             return

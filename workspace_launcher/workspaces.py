@@ -346,12 +346,28 @@ class WorkspaceManager(LoggingConfigurable):
         validated = self.validate_launch(owner=owner, **request)
         await self.check_launchable(validated)
         workspace = self.pending_workspace(validated)
-        self._spawn_launch(validated, self.emit).add_done_callback(self._log_background_failure)
+        # With GPUs asked and nothing to build, the reservation is made before answering, so
+        # losing a race to another launch (of any server) is this request's 409, not a failure later.
+        reserved = asyncio.get_running_loop().create_future() if await self._reserves_now(validated) else None
+        task = self._spawn_launch(validated, self.emit, reserved)
+        task.add_done_callback(self._log_background_failure)
+        if reserved is not None:
+            await asyncio.wait([reserved, task], return_when=asyncio.FIRST_COMPLETED)
+            if not reserved.done() and not task.cancelled() and isinstance(task.exception(), Conflict):
+                self._launches.pop(validated.workspace_id, None)
+                raise task.exception()
         return workspace
 
-    def _spawn_launch(self, request: LaunchRequest, on_progress: ProgressCallback | None) -> asyncio.Task:
+    async def _reserves_now(self, request: LaunchRequest) -> bool:
+        if request.gpus.kind == "none":
+            return False
+        return request.snapshot is not None or await self.builder.find(request.profile) is not None
+
+    def _spawn_launch(
+        self, request: LaunchRequest, on_progress: ProgressCallback | None, reserved: asyncio.Future | None = None
+    ) -> asyncio.Task:
         """Run a launch as a task kept by workspace id (cancel_launch reaches it)."""
-        task = asyncio.create_task(self.run_launch(request, on_progress=on_progress))
+        task = asyncio.create_task(self.run_launch(request, on_progress=on_progress, reserved=reserved))
         self._launch_tasks[request.workspace_id] = task
         task.add_done_callback(lambda _: self._launch_tasks.pop(request.workspace_id, None))
         return task
@@ -424,7 +440,11 @@ class WorkspaceManager(LoggingConfigurable):
         self._launches.setdefault(request.workspace_id, workspace)
         return self._launches[request.workspace_id]
 
-    async def run_launch(self, request: LaunchRequest, *, on_progress: ProgressCallback | None = None) -> Workspace:
+    async def run_launch(
+        self, request: LaunchRequest, *, on_progress: ProgressCallback | None = None, reserved: asyncio.Future | None = None
+    ) -> Workspace:
+        """Build or find the image, reserve GPUs, create, start and wait until Jupyter answers;
+        ``reserved`` (if given) is resolved once the GPUs are reserved and the container made."""
         workspace = self.pending_workspace(request)
         report = PhaseReporter(workspace, on_progress, self.log)
         report(Status.PENDING, "queued")
@@ -445,6 +465,8 @@ class WorkspaceManager(LoggingConfigurable):
                 if not made.cancelled() and made.exception() is None:
                     gpus, created_volumes, spec, container_id = made.result()
                 raise
+            if reserved is not None and not reserved.done():
+                reserved.set_result(container_id)
             if specs.work_volume_name(request.workspace_id) in created_volumes and self.demo_dir:
                 # Only into a new work volume: the demos never overwrite a user's files.
                 await self.backend.copy_into(container_id, DEMO_TARGET, self.demo_dir, uid=1000, gid=100)

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import docker.types
 import pytest
 import requests
 
@@ -87,8 +88,11 @@ class SecondEngine:
         #: The workspace network's bridge: never the main engine's (two engines asked for one
         #: bridge name silently share one interface, each taking it over).
         self.workspace_bridge = f"wl-e2-{slot}-ws"
-        #: User networks (the workspace network) come from here, a /24 each.
-        self.address_pool = f"base=10.199.{64 + 8 * slot}.0/21,size=24"
+        #: The workspace network's subnet, given when it is made. Not a --default-address-pool:
+        #: with one set, dockerd deletes the host's docker0 at every restart over a data-root
+        #: that has a default bridge network (moby's removeDefaultBridgeInterface), which breaks
+        #: the main engine's builds and containers.
+        self.workspace_subnet = f"10.199.{64 + slot}.0/24"
         self.socket = root / "docker.sock"
         self.data_root = root / "data"
         self.exec_root = root / "exec"
@@ -173,7 +177,6 @@ class SecondEngine:
             "--pidfile", str(self.pidfile),
             f"--bridge={self.bridge}",
             "--iptables=false",
-            "--default-address-pool", self.address_pool,
         ]
         self._log_from = self.log.stat().st_size if self.log.exists() else 0
         # Started through a shell that exits at once: dockerd is nobody's child here (no zombie,
@@ -229,7 +232,8 @@ class SecondEngine:
 
         with contextlib.closing(self.client()) as client:
             if not client.networks.list(names=[specs.NETWORK_NAME]):
-                client.networks.create(**specs.network_spec(bridge_name=self.workspace_bridge))
+                ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=self.workspace_subnet)])
+                client.networks.create(**specs.network_spec(bridge_name=self.workspace_bridge), ipam=ipam)
 
     # -- images -----------------------------------------------------------------------------
     def load_images(self, tags: list[str]) -> None:

@@ -181,9 +181,7 @@ def _config(tmp: Path, owner: str, engine: SecondEngine, lock_path: Path, profil
     }
     if os.path.isfile(CA_BUNDLE):  # part of the images' hash: the same as the minimal_image fixture's
         values["ImageBuilder.extra_ca_bundle"] = CA_BUNDLE
-    return ("import contextlib\nfrom workspace_launcher.gpus import GpuAllocator\n"
-            "@contextlib.asynccontextmanager\nasync def _nolock(self):\n    yield\n"
-            "GpuAllocator.reservation_lock = _nolock\n") + "".join(f"c.{key} = {value!r}\n" for key, value in values.items())
+    return "".join(f"c.{key} = {value!r}\n" for key, value in values.items())
 
 
 def _start(tmp: Path, owner: str, engine: SecondEngine, lock_path: Path, profiles: dict[str, str],
