@@ -37,6 +37,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 from traitlets.config import Config
 
+from tests.leftovers import check_and_sweep
 from workspace_launcher.backends import spec as specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,16 +184,6 @@ def _server_config(tmp: Path, owner: str, dataset_root: Path) -> str:
     return "".join(f"c.{key} = {value!r}\n" for key, value in settings.items())
 
 
-def _remove_owned(client: docker.DockerClient, owner: str) -> None:
-    owned = {"label": [f"{specs.label('owner')}={owner}"]}
-    for container in client.containers.list(all=True, filters=owned):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=owned):
-        volume.remove(force=True)
-    for image in client.images.list(filters=owned):
-        client.images.remove(image.id, force=True)
-
-
 @contextlib.contextmanager
 def running_lab(tmp: Path, owner: str, *, url_host: str = "127.0.0.1", settings: dict | None = None):
     """A ``jupyter lab`` of its own (config, data, runtime directories), reached at
@@ -265,7 +256,8 @@ def lab_server(tmp_path_factory, docker_client, minimal_image):
         with running_lab(tmp_path_factory.mktemp("lab"), owner) as server:
             yield server
     finally:
-        _remove_owned(docker_client, owner)
+        found = check_and_sweep(docker_client, owner)
+    assert not found, f"the browser tests left these behind (now removed): {found}"
 
 
 def _wait_until_up(server: LabServer, timeout: float = 90) -> None:

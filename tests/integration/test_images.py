@@ -169,3 +169,16 @@ def test_wheelhouse_is_offered_to_pip(engine, docker_client, tmp_path, cleanup):
         built.tag, ["python", "-c", f"import {package}; print({package}.VALUE)"], remove=True
     )
     assert out.decode().strip() == "42"
+
+
+def test_an_unconfigured_builder_trusts_the_host_ca_store_like_a_configured_one(engine, minimal_image):
+    """`jupyter lab` or the CLI started with no CA setting builds (and reuses) the very image
+    that trusts the host's CA store: on a host behind a TLS-intercepting proxy it still builds."""
+    plain = ImageBuilder(engine=engine)  # no extra_ca_bundle, the defaults
+    if not os.path.isfile(CA_BUNDLE) or plain.build_ca_bundle != CA_BUNDLE:
+        pytest.skip(f"the suite's CA bundle {CA_BUNDLE} is not this host's system store")
+    assert plain.extra_ca_bundle == ""
+    profile = load_profile_dir(PACKAGED_IMAGES_DIR / "minimal")
+    found = asyncio.run(plain.find(profile))
+    assert found is not None and found.tag == minimal_image.tag
+    assert asyncio.run(ImageBuilder(engine=engine, trust_host_ca=False).find(profile)) is None

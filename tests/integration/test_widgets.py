@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import docker
 import pytest
 
 from workspace_launcher.widgets import LauncherClient, WorkspaceLauncher
@@ -42,8 +43,13 @@ async def test_the_widget_launches_follows_and_deletes(jp_serverapp, http_server
     await until(lambda: any("from-widget" in row.children[0].value for row in launcher.table.children))
 
     row = next(r for r in launcher.table.children if "from-widget" in r.children[0].value)
+    listed = await asyncio.to_thread(client.get, "workspaces")
+    (workspace_id,) = [w["id"] for w in listed if w["name"] == "from-widget"]
     row.children[2].click()  # delete
     await until(lambda: not launcher.table.children)
+    # The widget's delete keeps the work volume (it never purges): the user's files stay.
+    volume = docker.from_env().volumes.get(f"workspace-launcher-work-{workspace_id}")
+    volume.remove()
 
 
 async def test_the_widget_shows_a_validation_error(jp_serverapp, http_server_client, jp_http_port, jp_base_url, minimal_image):

@@ -238,6 +238,7 @@ def test_stop_start_logs_and_snapshot(manager, minimal_image, test_owner, docker
     assert restored.id != workspace.id
     for w in (workspace, restored):
         run(manager.delete(owner=test_owner, workspace_id=w.id, purge=True))
+    docker_client.images.remove(reference)
 
 
 def _leftovers(docker_client, owner: str) -> tuple[list, list]:
@@ -346,6 +347,8 @@ def test_two_gpu_request_creates_a_device_request_for_exactly_those_uuids(datase
     assert held == {"GPU-fake-0": [busy.workspace_id], "GPU-fake-1": [request.workspace_id], "GPU-fake-2": [request.workspace_id]}
     for container_id in (first, second):
         docker_client.api.remove_container(container_id, force=True)
+    for req in (busy, request):
+        docker_client.volumes.get(specs.work_volume_name(req.workspace_id)).remove()
 
 
 def test_a_launch_that_times_out_reports_the_log_tail_and_cleans_up(
