@@ -733,13 +733,17 @@ class WorkspaceManager(LoggingConfigurable):
         if not purge:
             return []
         name = specs.work_volume_name(workspace_id)
-        try:
-            return [name] if await self.backend.remove_volume(name) else []
-        except LauncherError:
-            raise
-        except Exception as e:  # mounted by a container started from it by hand: keep it
-            self.log.info("kept volume %s, still in use: %s", name, e)
-            return []
+        for attempt in range(3):
+            try:
+                return [name] if await self.backend.remove_volume(name) else []
+            except LauncherError:
+                raise
+            except Exception as e:  # mounted by another container (a backup job, one started by hand): kept
+                if attempt == 2:
+                    self.log.info("kept volume %s, still in use: %s", name, e)
+                    return []
+                await asyncio.sleep(0.5)  # or by this workspace's container, its removal just finishing
+        return []
 
     async def model_volumes(self) -> list[dict]:
         """Every owner's model volume: name, owner, and the workspaces that mount it."""

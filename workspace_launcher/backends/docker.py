@@ -253,11 +253,23 @@ class DockerBackend:
     async def stop(self, container_id: str, *, timeout: int = 10) -> None:
         await self.engine.call(self.engine.api.stop, container_id, timeout=timeout)
 
-    async def remove(self, container_id: str) -> None:
+    async def remove(self, container_id: str, *, wait: float = 30.0) -> None:
+        """Remove a container; returns once it is gone. A removal already under way (a launch's
+        clean-up, another server's delete) is waited for, so what follows (a purge of its
+        volume) never finds it still mounted."""
         try:
             await self.engine.call(self.engine.api.remove_container, container_id, force=True)
+            return
         except NotFound:
-            pass
+            return
+        except APIError as e:
+            if e.status_code != 409:
+                raise
+        deadline = asyncio.get_running_loop().time() + wait
+        while await self.inspect(container_id) is not None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise EngineUnavailable(f"the engine did not finish removing container {container_id[:12]} in {wait:g} s")
+            await asyncio.sleep(0.1)
 
     async def logs(self, container_id: str, *, tail: int | str = 200) -> str:
         data = await self.engine.call(self.engine.api.logs, container_id, tail=tail, stdout=True, stderr=True)
