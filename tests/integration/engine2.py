@@ -8,7 +8,7 @@ then sets ``NVIDIA_VISIBLE_DEVICES=A,B`` in the container's process environment 
 hook as an OCI prestart hook. The stand-in hook here records the OCI state it is given (one JSON
 line per container start, in ``hook-calls.jsonl``) and exits 0, so GPU workspaces start on a
 GPU-less machine. The engine has its own socket, data-root, exec-root and pidfile (all in a
-tmpfs of its own), a bridge of its own (``wl-e2-N``; never ``--bridge=none``, which deletes the
+tmpfs of its own), a bridge of its own (``wl-e2-N``; never a "none" bridge, which deletes the
 host's ``docker0``), no iptables rules of its own (``--iptables=false``) and its own address
 pool, from which the workspace network gets a bridge of its own too (``wl-e2-N-ws``); nothing of
 the main engine's networking is touched.
