@@ -9,9 +9,9 @@ hook as an OCI prestart hook. The stand-in hook here records the OCI state it is
 line per container start, in ``hook-calls.jsonl``) and exits 0, so GPU workspaces start on a
 GPU-less machine. The engine has its own socket, data-root, exec-root and pidfile (all in a
 tmpfs of its own), a bridge of its own (``wl-e2-N``; never a "none" bridge, which deletes the
-host's ``docker0``), no iptables rules of its own (``--iptables=false``) and its own address
-pool, from which the workspace network gets a bridge of its own too (``wl-e2-N-ws``); nothing of
-the main engine's networking is touched.
+host's ``docker0``), no iptables rules of its own (``--iptables=false``), and a workspace
+network on a bridge and subnet of its own (``wl-e2-N-ws``, 10.199.(64+N).0/24, given when the
+network is made, not as a default address pool); nothing of the main engine's networking is touched.
 
 Several test sessions on one machine each get an engine of their own: a slot ``N`` (0-7) is
 claimed with a lock file held for the session, which decides the directory, the bridges and the
