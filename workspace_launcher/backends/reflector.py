@@ -140,7 +140,7 @@ class ContainerReflector:
                 continue
             if event is None:  # the stream ended: the engine stopped or dropped us
                 raise ConnectionError("the event stream ended")
-            container_id = event.get("id") or (event.get("Actor") or {}).get("ID")
+            container_id = _container_of(event)
             if not container_id:
                 continue
             if event.get("Action") == "destroy":
@@ -152,7 +152,7 @@ class ContainerReflector:
                 more = events.get_nowait()
                 if more is None:
                     raise ConnectionError("the event stream ended")
-                more_id = more.get("id") or (more.get("Actor") or {}).get("ID")
+                more_id = _container_of(more)
                 if more.get("Action") == "destroy":
                     self._dirty.discard(more_id)
                     self.forget(more_id)
@@ -169,6 +169,10 @@ class ContainerReflector:
                 stream.close()
             except Exception:  # already broken: nothing to close
                 pass
+
+
+def _container_of(event: dict) -> str | None:
+    return event.get("id") or (event.get("Actor") or {}).get("ID")
 
 
 def _pump(stream: Iterator[dict], events: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
