@@ -263,8 +263,17 @@ class RssSampler:
 
 # -- the measurements --------------------------------------------------------------------------
 def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
+    """The process's CPU time, to the nanosecond where Linux's scheduler statistics are there:
+    psutil's user + system come in 10 ms ticks, a tenth of a second's worth of small GETs."""
+    tasks = Path(f"/proc/{process.pid}/task")
+    if not (tasks / str(process.pid) / "schedstat").exists():
+        times = process.cpu_times()
+        return times.user + times.system
+    total = 0
+    for task in tasks.iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile (its time is not counted)
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
 
 
 async def get_once(path: Path_, rest: str) -> float:

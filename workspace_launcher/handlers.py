@@ -113,6 +113,11 @@ class LauncherHandler(LauncherContext, APIHandler):
             self.set_header("Allow", ", ".join(allowed_methods(type(self))))
         super().write_error(status_code, **kwargs)
 
+    def compute_etag(self) -> str | None:
+        # Answers describe live state that no client revalidates: tornado's ETag (a SHA-1 of
+        # every body) would buy no 304s.
+        return None
+
     def json_body(self, *, required: bool = True) -> dict:
         if not self.request.body:
             if required:

@@ -7,7 +7,7 @@ import enum
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .backends import spec as specs
 from .backends.docker import published_port
@@ -51,6 +51,17 @@ _ENGINE_STATUS = {
 }
 
 
+def _plain(record: Workspace | ProgressEvent) -> dict:
+    """The record as JSON-ready fields: one level deep, since no field nests (``asdict``'s deep
+    copy was most of a status poll's own cost)."""
+    data = {f.name: getattr(record, f.name) for f in fields(record)}
+    for key, value in data.items():
+        if isinstance(value, list):
+            data[key] = list(value)
+    data["status"] = record.status.value
+    return data
+
+
 @dataclass
 class Workspace:
     id: str
@@ -73,9 +84,7 @@ class Workspace:
     log_tail: str | None = None
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["status"] = self.status.value
-        return data
+        return _plain(self)
 
 
 @dataclass(frozen=True)
@@ -91,9 +100,7 @@ class ProgressEvent:
     owner: str = ""
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["status"] = self.status.value
-        return data
+        return _plain(self)
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
