@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 import nbformat
 from nbclient import NotebookClient
 
-from workspace_launcher.demo_data import create_demo_dataset
+from workspace_launcher.demo.data import create_demo_dataset
 
 
 def run_notebook(path: Path, cwd: Path, timeout: int, executed_dir: Path | None) -> float:

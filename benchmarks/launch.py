@@ -28,11 +28,11 @@ import docker
 from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 
-from workspace_launcher.backends import spec as specs
-from workspace_launcher.backends.docker import published_port
-from workspace_launcher.readiness import answers
-from workspace_launcher.upstream import Upstream
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.engine import spec as specs
+from workspace_launcher.engine.docker import published_port
+from workspace_launcher.workspaces.manager import WorkspaceManager
+from workspace_launcher.workspaces.readiness import answers
+from workspace_launcher.workspaces.upstream import Upstream
 
 RESULTS = Path(__file__).parent / "results"
 OWNER = "wlbench"

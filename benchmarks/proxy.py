@@ -70,9 +70,9 @@ import aiohttp
 import docker
 import psutil
 
-from workspace_launcher.backends import spec as specs
-from workspace_launcher.backends.docker import container_env, published_port
-from workspace_launcher.upstream import (
+from workspace_launcher.engine import spec as specs
+from workspace_launcher.engine.docker import container_env, published_port
+from workspace_launcher.workspaces.upstream import (
     ROUTES,
     is_local_address,
     network_address,

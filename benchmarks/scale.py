@@ -56,10 +56,10 @@ from proxy import (  # noqa: E402  (shared benchmark helpers)
     workspace_session,
 )
 
-from workspace_launcher.backends import spec as specs  # noqa: E402
-from workspace_launcher.backends.docker import published_port  # noqa: E402
-from workspace_launcher.readiness import answers  # noqa: E402
-from workspace_launcher.upstream import Upstream  # noqa: E402
+from workspace_launcher.engine import spec as specs  # noqa: E402
+from workspace_launcher.engine.docker import published_port  # noqa: E402
+from workspace_launcher.workspaces.readiness import answers  # noqa: E402
+from workspace_launcher.workspaces.upstream import Upstream  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 OWNER = "wlbench-scale"

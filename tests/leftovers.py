@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import docker
 
-from workspace_launcher.backends import spec as specs
+from workspace_launcher.engine import spec as specs
 
 OWNER = specs.label("owner")
 

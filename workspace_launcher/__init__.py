@@ -1,10 +1,10 @@
 """workspace_launcher: one-click GPU Jupyter workspaces in containers."""
 
-from ._version import __version__
+from workspace_launcher._version import __version__
 
 
 def _jupyter_server_extension_points() -> list[dict]:
-    from .app import WorkspaceLauncherApp
+    from workspace_launcher.app import WorkspaceLauncherApp
 
     return [{"module": "workspace_launcher", "app": WorkspaceLauncherApp}]
 

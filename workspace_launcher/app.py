@@ -9,16 +9,17 @@ from pathlib import Path
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Unicode, default
 
-from .backends.firewall import WorkspaceNetwork
-from .culling import IdleCuller
-from .datasets import DatasetCatalog
-from .gpus import GpuAllocator, GpuInventory
-from .handlers import default_handlers as api_handlers
-from .images import ImageBuilder
-from .profiles import ProfileRegistry
-from .proxy.origins import WorkspaceOrigins
-from .proxy.sessions import WorkspaceSessions
-from .workspaces import WorkspaceManager
+from workspace_launcher.api.handlers import default_handlers as api_handlers
+from workspace_launcher.catalog.datasets import DatasetCatalog
+from workspace_launcher.catalog.profiles import ProfileRegistry
+from workspace_launcher.engine.firewall import WorkspaceNetwork
+from workspace_launcher.gpus.allocator import GpuAllocator
+from workspace_launcher.gpus.inventory import GpuInventory
+from workspace_launcher.images.builder import ImageBuilder
+from workspace_launcher.proxy.origins import WorkspaceOrigins
+from workspace_launcher.proxy.sessions import WorkspaceSessions
+from workspace_launcher.workspaces.culling import IdleCuller
+from workspace_launcher.workspaces.manager import WorkspaceManager
 
 EVENT_SCHEMA = Path(__file__).parent / "event_schemas" / "workspace-progress" / "v1.yaml"
 
@@ -64,8 +65,8 @@ class WorkspaceLauncherApp(ExtensionApp):
                       len(manager.profiles.all()), "this origin" if self.origins.same_origin else self.origins.url_template)
 
     def initialize_handlers(self) -> None:
-        from .proxy.host import host_handlers
-        from .proxy.workspace_origin import serve_workspace_origins
+        from workspace_launcher.proxy.host import host_handlers
+        from workspace_launcher.proxy.workspace_origin import serve_workspace_origins
 
         self.handlers.extend(api_handlers + host_handlers)
         if not self.origins.same_origin:
@@ -76,7 +77,7 @@ class WorkspaceLauncherApp(ExtensionApp):
         self.culler.start(owner=self.owner)
 
     async def stop_extension(self) -> None:
-        from .proxy.client import close as close_proxy
+        from workspace_launcher.proxy.client import close as close_proxy
 
         await self.culler.stop()
         # Launches in flight are cancelled and their half-made containers removed: a launch no

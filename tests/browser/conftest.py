@@ -38,7 +38,6 @@ from playwright.sync_api import sync_playwright
 from traitlets.config import Config
 
 from tests.leftovers import check_and_sweep
-from workspace_launcher.backends import spec as specs
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -98,7 +97,7 @@ def docker_client():
 @pytest.fixture(scope="package")
 def minimal_image(docker_client):
     """Build (or reuse) the ``minimal`` image up front, so the UI's first launch takes seconds."""
-    from workspace_launcher.workspaces import WorkspaceManager
+    from workspace_launcher.workspaces.manager import WorkspaceManager
 
     config = Config()
     if os.path.isfile(CA_BUNDLE):  # part of the image's hash: the same setting as the lab's

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from workspace_launcher.backends import spec as specs
+from workspace_launcher.engine import spec as specs
 
 from .conftest import LAUNCH_TIMEOUT, by_id, dismiss_news, open_lab, screenshot
 
@@ -324,7 +324,7 @@ def test_dialog_shows_server_validation_errors_inline(lab, lab_server):
 def test_notebook_widget_launches_and_links(lab, lab_server):
     page = lab
     notebook = new_notebook(page)
-    output = run_cell(notebook, "from workspace_launcher.widgets import WorkspaceLauncher; w = WorkspaceLauncher(); w")
+    output = run_cell(notebook, "from workspace_launcher.notebook.widget import WorkspaceLauncher; w = WorkspaceLauncher(); w")
 
     # Rendered by ipywidgets' JupyterLab manager, not shown as a model repr.
     widget = output.locator(".jupyter-widgets.widget-vbox").first  # the outer VBox

@@ -85,7 +85,7 @@ def session_config(dataset_root, tmp_path_factory):
 
 @pytest.fixture
 def manager(session_config, docker_client):
-    from workspace_launcher.workspaces import WorkspaceManager
+    from workspace_launcher.workspaces.manager import WorkspaceManager
 
     manager = WorkspaceManager(config=session_config)
     yield manager
@@ -95,7 +95,7 @@ def manager(session_config, docker_client):
 @pytest.fixture(scope="session")
 def minimal_image(session_config, docker_client):
     """The minimal profile's image, built once (minutes on a cold cache) and reused."""
-    from workspace_launcher.workspaces import WorkspaceManager
+    from workspace_launcher.workspaces.manager import WorkspaceManager
 
     manager = WorkspaceManager(config=session_config)
     built = asyncio.run(manager.builder.ensure(manager.profiles.get("minimal")))
@@ -121,7 +121,7 @@ def never_answering_profile(tmp_path_factory, minimal_image, docker_client):
 @pytest.fixture(scope="session")
 def nvidia_runtime(docker_client) -> bool:
     """Whether the suite's engine can hand NVIDIA GPUs to containers (decided as the product does)."""
-    from workspace_launcher.backends.docker import DockerBackend, DockerEngine
+    from workspace_launcher.engine.docker import DockerBackend, DockerEngine
 
     engine = DockerEngine()
     try:

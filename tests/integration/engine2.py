@@ -228,7 +228,7 @@ class SecondEngine:
         main engine's network has: two engines asked for one bridge name share one interface,
         the second taking it over (its address replaces the first's).
         """
-        from workspace_launcher.backends import spec as specs
+        from workspace_launcher.engine import spec as specs
 
         with contextlib.closing(self.client()) as client:
             if not client.networks.list(names=[specs.NETWORK_NAME]):
@@ -310,7 +310,7 @@ class SecondEngine:
 def _remove_firewall_rules(interface: str) -> None:
     """Take the rules for ``interface`` out of the product's shared chains, keeping those of
     every other bridge (the product's own sync, for a policy that blocks nothing there)."""
-    from workspace_launcher.backends.firewall import Firewall, FirewallUnavailable, Policy
+    from workspace_launcher.engine.firewall import Firewall, FirewallUnavailable, Policy
 
     try:
         Firewall().sync(Policy(interface=interface, protect_host=False))

@@ -31,7 +31,7 @@ import docker
 import pytest
 import requests
 
-from workspace_launcher.backends import spec as specs
+from workspace_launcher.engine import spec as specs
 from workspace_launcher.proxy.sessions import COOKIE_NAME
 
 from .engine2 import SecondEngine
@@ -310,7 +310,7 @@ def remove_owned(client: docker.DockerClient, owners: list[str]) -> None:
 def remove_model_volumes(client: docker.DockerClient, owners: list[str]) -> None:
     """The owners' model volumes: kept by every delete on purpose (they are the user's models),
     so a test removes them itself once its workspaces are gone."""
-    from workspace_launcher.validation import owner_slug
+    from workspace_launcher.workspaces.validation import owner_slug
 
     for owner in owners:
         with contextlib.suppress(docker.errors.NotFound):

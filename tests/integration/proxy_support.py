@@ -24,7 +24,7 @@ from tornado.websocket import websocket_connect
 
 from workspace_launcher.errors import NotFound
 from workspace_launcher.proxy.sessions import COOKIE_NAME
-from workspace_launcher.upstream import Upstream
+from workspace_launcher.workspaces.upstream import Upstream
 
 from .conftest import make_config
 

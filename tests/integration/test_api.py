@@ -11,7 +11,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from workspace_launcher.workspaces import EVENT_SCHEMA_ID, WorkspaceManager
+from workspace_launcher.workspaces.manager import EVENT_SCHEMA_ID, WorkspaceManager
 
 from .conftest import make_config
 from .openapi_check import check, spec

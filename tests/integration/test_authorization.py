@@ -20,9 +20,9 @@ import pytest
 from jupyter_server.auth import Authorizer
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from workspace_launcher.backends import spec as specs
+from workspace_launcher.engine import spec as specs
 from workspace_launcher.proxy.sessions import COOKIE_NAME
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.workspaces.manager import WorkspaceManager
 
 from .openapi_check import spec
 from .proxy_support import (  # noqa: F401 (fixtures)

@@ -28,7 +28,7 @@ def cli(tmp_path_factory, dataset_root, minimal_image, test_owner):
 
     def run(*args: str, owner: str = f"{test_owner}-cli") -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "workspace_launcher.cli", "--config", str(config), "--owner", owner, *args],
+            [sys.executable, "-m", "workspace_launcher.admin.cli", "--config", str(config), "--owner", owner, *args],
             capture_output=True, text=True, timeout=300,
         )
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from workspace_launcher.culling import IdleCuller
-from workspace_launcher.workspace import Status
+from workspace_launcher.workspaces.culling import IdleCuller
+from workspace_launcher.workspaces.model import Status
 
 
 async def test_idle_workspaces_are_stopped_and_busy_ones_kept(manager, minimal_image, test_owner, docker_client):

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from workspace_launcher.demo_data import create_demo_dataset
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.demo.data import create_demo_dataset
+from workspace_launcher.workspaces.manager import WorkspaceManager
 
 from .conftest import make_config
 

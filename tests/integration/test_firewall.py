@@ -27,9 +27,9 @@ import time
 import pytest
 import requests
 
-from workspace_launcher.backends import firewall as fw
-from workspace_launcher.backends import spec as specs
-from workspace_launcher.backends.docker import DockerBackend, DockerEngine
+from workspace_launcher.engine import firewall as fw
+from workspace_launcher.engine import spec as specs
+from workspace_launcher.engine.docker import DockerBackend, DockerEngine
 
 from .conftest import CA_BUNDLE
 
@@ -213,10 +213,10 @@ def test_ensure_network_installs_the_rules_once(protected):
 def test_doctor_and_the_cli_see_the_rules_in_place(protected, session_config):
     from click.testing import CliRunner
 
-    from workspace_launcher import cli_network  # noqa: F401  (registers `network` on the CLI)
-    from workspace_launcher.cli import main
-    from workspace_launcher.doctor import OK, evaluate, gather_facts
-    from workspace_launcher.workspaces import WorkspaceManager
+    from workspace_launcher.admin import cli_network  # noqa: F401  (registers `network` on the CLI)
+    from workspace_launcher.admin.cli import main
+    from workspace_launcher.admin.doctor import OK, evaluate, gather_facts
+    from workspace_launcher.workspaces.manager import WorkspaceManager
 
     manager = WorkspaceManager(config=session_config)
     try:

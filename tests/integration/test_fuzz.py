@@ -42,9 +42,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from workspace_launcher.backends import spec as specs
-from workspace_launcher.validation import owner_slug
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.engine import spec as specs
+from workspace_launcher.workspaces.manager import WorkspaceManager
+from workspace_launcher.workspaces.validation import owner_slug
 
 from .conftest import make_config
 from .fuzz_server import ServerProcess, jupyter_server

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from workspace_launcher.backends.docker import DockerEngine
+from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR, Profile, load_profile_dir
+from workspace_launcher.engine.docker import DockerEngine
 from workspace_launcher.errors import ImageBuildError
-from workspace_launcher.images import ImageBuilder
-from workspace_launcher.profiles import PACKAGED_IMAGES_DIR, Profile, load_profile_dir
+from workspace_launcher.images.builder import ImageBuilder
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from workspace_launcher.backends import spec as specs
+from workspace_launcher.engine import spec as specs
 from workspace_launcher.errors import NotFound
-from workspace_launcher.validation import owner_slug
-from workspace_launcher.workspace import Status
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.workspaces.manager import WorkspaceManager
+from workspace_launcher.workspaces.model import Status
+from workspace_launcher.workspaces.validation import owner_slug
 
 from .conftest import make_config
 from .test_workspaces import FAKE_GPUS

@@ -18,7 +18,7 @@ from jupyter_server.auth import Authorizer
 from tornado.httpclient import HTTPClientError
 
 from workspace_launcher.proxy.sessions import COOKIE_NAME
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.workspaces.manager import WorkspaceManager
 
 from .proxy_support import (  # noqa: F401 (fixtures)
     BASE_URL,

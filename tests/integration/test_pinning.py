@@ -24,11 +24,12 @@ import pytest
 import requests
 from docker.errors import APIError, ImageNotFound, NotFound
 
-from workspace_launcher.backends.docker import DockerEngine
-from workspace_launcher.bootstrap import DEFAULT_BASE_TAG
+from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR, load_profile_dir
+from workspace_launcher.engine.docker import DockerEngine
 from workspace_launcher.errors import ImageBuildError
-from workspace_launcher.images import ImageBuilder
-from workspace_launcher.lock import (
+from workspace_launcher.images.bootstrap import DEFAULT_BASE_TAG
+from workspace_launcher.images.builder import ImageBuilder
+from workspace_launcher.images.pinning import (
     LABEL_BASE_DIGEST,
     LABEL_BASE_ID,
     LABEL_BASE_IMAGE,
@@ -41,7 +42,6 @@ from workspace_launcher.lock import (
     resolve_locks,
     write_lock,
 )
-from workspace_launcher.profiles import PACKAGED_IMAGES_DIR, load_profile_dir
 
 pytestmark = pytest.mark.integration
 

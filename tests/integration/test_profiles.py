@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from workspace_launcher.profiles import PACKAGED_IMAGES_DIR, ProfileRegistry
-from workspace_launcher.workspace import Status
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR, ProfileRegistry
+from workspace_launcher.workspaces.manager import WorkspaceManager
+from workspace_launcher.workspaces.model import Status
 
 from .conftest import make_config
 
@@ -123,8 +123,8 @@ def test_the_two_pytorch_profiles_are_distinct_images_running_side_by_side(built
 
 @pytest.mark.parametrize("name", ["tensorflow", "pytorch-cu126"])
 def test_unbuilt_profiles_render_a_valid_context(name, profiles_config, tmp_path, docker_client):
-    from workspace_launcher.backends.docker import DockerEngine
-    from workspace_launcher.images import ImageBuilder
+    from workspace_launcher.engine.docker import DockerEngine
+    from workspace_launcher.images.builder import ImageBuilder
 
     manager_profiles = ProfileRegistry(config=profiles_config).all()
     profile = manager_profiles[name]

@@ -22,7 +22,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 
 from workspace_launcher.proxy.sessions import COOKIE_NAME
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.workspaces.manager import WorkspaceManager
 
 from .proxy_support import (  # noqa: F401 (fixtures)
     BASE_URL,

@@ -6,8 +6,8 @@ import asyncio
 import time
 
 from workspace_launcher.errors import NotFound
-from workspace_launcher.workspace import Status
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.workspaces.manager import WorkspaceManager
+from workspace_launcher.workspaces.model import Status
 
 
 async def until(predicate, timeout: float = 10.0, what: str = "") -> float:

@@ -7,7 +7,7 @@ import asyncio
 import docker
 import pytest
 
-from workspace_launcher.widgets import LauncherClient, WorkspaceLauncher
+from workspace_launcher.notebook.widget import LauncherClient, WorkspaceLauncher
 
 from .conftest import make_config
 

@@ -12,13 +12,13 @@ import subprocess
 import pytest
 import requests
 
-from workspace_launcher.backends import spec as specs
-from workspace_launcher.backends.docker import container_env, published_port
+from workspace_launcher.engine import spec as specs
+from workspace_launcher.engine.docker import container_env, published_port
 from workspace_launcher.errors import GpuRuntimeMissing, InvalidRequest, LaunchFailed
-from workspace_launcher.upstream import RouteChooser, is_local_address, network_gateway
-from workspace_launcher.validation import owner_slug
-from workspace_launcher.workspace import Status
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.workspaces.manager import WorkspaceManager
+from workspace_launcher.workspaces.model import Status
+from workspace_launcher.workspaces.upstream import RouteChooser, is_local_address, network_gateway
+from workspace_launcher.workspaces.validation import owner_slug
 
 from .conftest import make_config
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from traitlets.config import Config
 
-from workspace_launcher.datasets import DatasetCatalog
+from workspace_launcher.catalog.datasets import DatasetCatalog
+from workspace_launcher.catalog.profiles import ProfileRegistry
 from workspace_launcher.errors import ConfigError, InvalidRequest
-from workspace_launcher.profiles import ProfileRegistry
 
 
 @pytest.fixture

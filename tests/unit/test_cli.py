@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from workspace_launcher.cli import open_link
+from workspace_launcher.admin.cli import open_link
 
 
 def test_the_printed_link_is_the_hosts_handshake(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from workspace_launcher.culling import idle_seconds
+from workspace_launcher.workspaces.culling import idle_seconds
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc).timestamp()
 

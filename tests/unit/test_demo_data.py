@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workspace_launcher.demo_data import (
+from workspace_launcher.demo.data import (
     CLASSES,
     DEFAULT_IMAGE_SIZE,
     DEFAULT_TEST,

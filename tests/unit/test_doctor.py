@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workspace_launcher.doctor import FAIL, OK, WARN, HostFacts, evaluate
-from workspace_launcher.gpus import Gpu
+from workspace_launcher.admin.doctor import FAIL, OK, WARN, HostFacts, evaluate
+from workspace_launcher.gpus.model import Gpu
 
 H100 = Gpu(index=0, uuid="GPU-1", name="H100", memory_mib=81559, vendor="nvidia")
 MI300 = Gpu(index=0, uuid="amd-renderD128", name="MI300X", memory_mib=0, vendor="amd", device_paths=("/dev/dri/renderD128",))

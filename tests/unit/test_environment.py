@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workspace_launcher.environment import deterministic_environment, launch_environment
 from workspace_launcher.errors import InvalidRequest
+from workspace_launcher.workspaces.environment import deterministic_environment, launch_environment
 
 
 def test_deterministic_sets_the_frameworks_switches_and_the_seed():

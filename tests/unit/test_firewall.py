@@ -8,9 +8,9 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config
 
-from workspace_launcher.backends import firewall as fw
-from workspace_launcher.backends import spec as specs
-from workspace_launcher.doctor import OK, WARN, FirewallFacts, check_firewall
+from workspace_launcher.admin.doctor import OK, WARN, FirewallFacts, check_firewall
+from workspace_launcher.engine import firewall as fw
+from workspace_launcher.engine import spec as specs
 
 IF = "wl-workspaces"
 IN, FWD = "WORKSPACE-LAUNCHER-IN", "WORKSPACE-LAUNCHER-FWD"
@@ -404,7 +404,7 @@ class FakeEngine:
 def test_a_bridge_name_another_engine_holds_is_never_taken_over(monkeypatch):
     import asyncio
 
-    from workspace_launcher.backends import docker as backend_module
+    from workspace_launcher.engine import docker as backend_module
 
     engine = FakeEngine()
     backend = backend_module.DockerBackend(engine)
@@ -419,7 +419,7 @@ def test_a_bridge_name_another_engine_holds_is_never_taken_over(monkeypatch):
 
 
 def test_the_backend_reads_its_settings_from_its_parent_config():
-    from workspace_launcher.backends.docker import DockerBackend
+    from workspace_launcher.engine.docker import DockerBackend
 
     config = Config()
     config.WorkspaceNetwork.blocked_ranges = ["192.168.0.0/16"]
@@ -433,7 +433,7 @@ def test_starting_a_stopped_workspace_refreshes_the_rules_too(monkeypatch):
     """After a reboot (which flushes the firewall) a user's start must not run unprotected."""
     import asyncio
 
-    from workspace_launcher.backends import docker as backend_module
+    from workspace_launcher.engine import docker as backend_module
 
     checked = []
     monkeypatch.setattr(backend_module, "protect",

@@ -15,23 +15,19 @@ from pathlib import Path
 import pytest
 from traitlets import TraitError
 
-from workspace_launcher import gpus as gpus_mod
+from workspace_launcher.engine.gpu_devices import amd_devices, nvidia_device_ids, render_group_ids
 from workspace_launcher.errors import ConfigError, Conflict, InvalidRequest
-from workspace_launcher.gpus import (
-    Gpu,
-    GpuAllocator,
-    GpuInventory,
-    GpuRequest,
-    amd_devices,
+from workspace_launcher.gpus import discovery as gpus_discovery
+from workspace_launcher.gpus.allocator import GpuAllocator
+from workspace_launcher.gpus.discovery import (
     discover_nvidia_smi,
     discover_nvml,
     discover_rocm,
-    nvidia_device_ids,
-    parse_gpu_request,
     parse_nvidia_smi_csv,
-    render_group_ids,
-    select_gpus,
 )
+from workspace_launcher.gpus.inventory import GpuInventory
+from workspace_launcher.gpus.model import Gpu, GpuRequest
+from workspace_launcher.gpus.request import parse_gpu_request, select_gpus
 
 UUIDS = [f"GPU-0000000{i}-aaaa-bbbb-cccc-dddddddddddd" for i in range(4)]
 FOUR = [Gpu(i, UUIDS[i], "NVIDIA H100 80GB HBM3", 81559, "nvidia") for i in range(4)]
@@ -345,7 +341,7 @@ def test_inventory_discovery_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append(1)
         return FOUR[:1], "nvidia-smi"
 
-    monkeypatch.setattr(gpus_mod, "discover_gpus_with_source", fake_discover)
+    monkeypatch.setattr(gpus_discovery, "discover_gpus_with_source", fake_discover)
     inventory = GpuInventory()
     assert inventory.gpus() == FOUR[:1] and inventory.source == "nvidia-smi"
     inventory.gpus()
@@ -502,7 +498,7 @@ def test_concurrent_reservations_across_processes(tmp_path: Path) -> None:
 
 
 def test_busy_gpus_names_who_took_a_stopped_workspaces_gpus():
-    from workspace_launcher.gpus import busy_gpus
+    from workspace_launcher.gpus.request import busy_gpus
 
     taken = {"GPU-1": ["aaaaaaaaaaaa"], "GPU-2": [], "GPU-3": "bbbbbbbbbbbb"}
     assert busy_gpus(["GPU-1", "GPU-2", "GPU-3", "GPU-4"], taken) == {"GPU-1": ["aaaaaaaaaaaa"], "GPU-3": ["bbbbbbbbbbbb"]}

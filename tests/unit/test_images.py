@@ -12,18 +12,19 @@ import pytest
 from docker.errors import ImageNotFound
 from traitlets.config import Config
 
-from workspace_launcher import bootstrap, images
-from workspace_launcher.build_stream import explain_build_error
-from workspace_launcher.backends.docker import DockerEngine
+from workspace_launcher.catalog.profiles import Profile
+from workspace_launcher.engine.docker import DockerEngine
 from workspace_launcher.errors import ConfigError, ImageBuildError
-from workspace_launcher.images import (
+from workspace_launcher.images import bootstrap
+from workspace_launcher.images import builder as images
+from workspace_launcher.images.build_stream import explain_build_error
+from workspace_launcher.images.builder import (
     LABEL_HASH,
     BaseImageMissing,
     ImageBuilder,
     _hash_entries,
     context_hash,
 )
-from workspace_launcher.profiles import Profile
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 KW = {"base_ref": "workspace-launcher/base:bookworm", "base_id": "sha256:" + "a" * 64, "build_args": {"A": "1"}}
@@ -361,7 +362,7 @@ def stage_args(text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", sorted(FRAMEWORK_PROFILES))
 def test_framework_profiles_declare_framework_and_cuda(name):
-    from workspace_launcher.profiles import ProfileRegistry
+    from workspace_launcher.catalog.profiles import ProfileRegistry
 
     profile = ProfileRegistry().all()[name]
     assert (profile.framework, profile.cuda_version) == FRAMEWORK_PROFILES[name]
@@ -371,7 +372,7 @@ def test_framework_profiles_declare_framework_and_cuda(name):
 
 @pytest.mark.parametrize("name", sorted(FRAMEWORK_PROFILES))
 def test_framework_profiles_render_a_valid_two_stage_context(name, tmp_path):
-    from workspace_launcher.profiles import ProfileRegistry
+    from workspace_launcher.catalog.profiles import ProfileRegistry
 
     profile = ProfileRegistry().all()[name]
     wheels = tmp_path / "wheelhouse"
@@ -394,7 +395,7 @@ def test_framework_profiles_render_a_valid_two_stage_context(name, tmp_path):
 
 
 def test_the_two_pytorch_profiles_differ_in_torch_and_index():
-    from workspace_launcher.profiles import ProfileRegistry
+    from workspace_launcher.catalog.profiles import ProfileRegistry
 
     profiles = ProfileRegistry().all()
     pypi = stage_args(Path(profiles["pytorch"].context_dir, "Dockerfile").read_text())
@@ -404,7 +405,7 @@ def test_the_two_pytorch_profiles_differ_in_torch_and_index():
 
 
 def test_the_install_helper_ships_once_in_the_jupyter_layer():
-    from workspace_launcher.profiles import PACKAGED_IMAGES_DIR
+    from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR
 
     layer = (PACKAGED_IMAGES_DIR / "jupyter" / "Dockerfile").read_text()
     assert "COPY install-profile-packages.py /usr/local/bin/install-profile-packages" in layer
@@ -428,7 +429,7 @@ def _pins(path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", sorted(FRAMEWORK_PROFILES))
 def test_profile_pins_agree_with_the_jupyter_layer(name):
-    from workspace_launcher.profiles import PACKAGED_IMAGES_DIR
+    from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR
 
     layer = _pins(PACKAGED_IMAGES_DIR / "jupyter" / "constraints.txt")
     ctx = PACKAGED_IMAGES_DIR / name
@@ -445,7 +446,7 @@ def test_profile_pins_agree_with_the_jupyter_layer(name):
 def _load_install_helper():
     import importlib.util
 
-    from workspace_launcher.profiles import PACKAGED_IMAGES_DIR
+    from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR
 
     spec = importlib.util.spec_from_file_location(
         "install_packages", PACKAGED_IMAGES_DIR / "jupyter" / "install-profile-packages.py"

@@ -6,7 +6,7 @@ import pytest
 from traitlets.config import Config
 
 from workspace_launcher.errors import InvalidRequest
-from workspace_launcher.workspaces import WorkspaceManager
+from workspace_launcher.workspaces.manager import WorkspaceManager
 
 GPUS = [{"index": i, "uuid": f"GPU-{i}", "name": "Fake", "memory_mib": 1024, "vendor": "nvidia"} for i in range(4)]
 
@@ -98,7 +98,7 @@ def test_shm_is_capped_by_the_admin_even_without_a_memory_limit(manager):
 
 
 def test_the_smallest_cpu_limit_reaches_the_engine_as_a_limit(manager):
-    from workspace_launcher.backends import spec as specs
+    from workspace_launcher.engine import spec as specs
 
     request = manager.validate_launch(owner="alice", profile="minimal", cpus=0.01)
     assert request.limits.cpus == 0.01

@@ -10,12 +10,13 @@ import re
 import pytest
 from docker.errors import ImageNotFound
 
-from workspace_launcher import lock as locks
-from workspace_launcher import registry
-from workspace_launcher.backends.docker import DockerEngine
+from workspace_launcher.catalog.profiles import Profile
+from workspace_launcher.engine.docker import DockerEngine
 from workspace_launcher.errors import ConfigError, ImageBuildError
-from workspace_launcher.images import BaseImageMissing, ImageBuilder
-from workspace_launcher.lock import (
+from workspace_launcher.images import pinning as locks
+from workspace_launcher.images import references as registry
+from workspace_launcher.images.builder import BaseImageMissing, ImageBuilder
+from workspace_launcher.images.pinning import (
     LABEL_BASE_DIGEST,
     LABEL_BASE_ID,
     LABEL_BASE_IMAGE,
@@ -30,7 +31,6 @@ from workspace_launcher.lock import (
     resolve_locks,
     write_lock,
 )
-from workspace_launcher.profiles import Profile
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64

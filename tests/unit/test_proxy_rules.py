@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from workspace_launcher.proxy.rules import (
-    valid_content_length,
     DROPPED_REQUEST_HEADERS,
     DROPPED_RESPONSE_HEADERS,
     Redactor,
@@ -17,9 +16,10 @@ from workspace_launcher.proxy.rules import (
     rewrite_set_cookie,
     scrubbed_referer,
     sendable_close_code,
+    valid_content_length,
     within,
 )
-from workspace_launcher.upstream import Upstream
+from workspace_launcher.workspaces.upstream import Upstream
 
 TOKEN = "echo-workspace-token-0123456789abcdef"
 PREFIX = "/p/workspace-launcher/workspaces/0123456789ab/"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workspace_launcher.readiness import exit_reason
+from workspace_launcher.workspaces.readiness import exit_reason
 
 
 def test_an_oom_kill_names_the_memory_limit():

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from workspace_launcher.backends import spec as specs
-from workspace_launcher.gpus import Gpu
-from workspace_launcher.workspace import Status, workspace_from_container
+from workspace_launcher.engine import spec as specs
+from workspace_launcher.gpus.model import Gpu
+from workspace_launcher.workspaces.model import Status, workspace_from_container
 
 NVIDIA = (
     Gpu(index=0, uuid="GPU-aaaa", name="H100", memory_mib=81559, vendor="nvidia"),

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from workspace_launcher.backends.docker import published_port
+from workspace_launcher.engine.docker import published_port
 from workspace_launcher.proxy.rules import rewrite_location
-from workspace_launcher.upstream import (
+from workspace_launcher.workspaces.upstream import (
     RouteChooser,
     Upstream,
     is_local_address,

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from workspace_launcher.errors import InvalidRequest
-from workspace_launcher.validation import (
+from workspace_launcher.workspaces.validation import (
     owner_slug,
     parse_cpus,
     parse_size,

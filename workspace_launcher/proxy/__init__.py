@@ -9,6 +9,6 @@
   aiohttp session to workspaces); ``pages``: the proxy's own error answers; ``rules`` and
   ``policy``: the pure rules of what crosses, and of which browser requests may.
 
-May import the launcher's ``errors``, ``handlers`` (the shared handler context), ``upstream``
-and ``readiness``; never the engine.
+May import the launcher's ``errors``, ``api.handlers`` (the shared handler context),
+``workspaces.upstream`` and ``workspaces.readiness``; never the engine.
 """

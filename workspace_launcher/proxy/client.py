@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from ..upstream import Upstream
+from workspace_launcher.workspaces.upstream import Upstream
 
 #: Request chunks buffered between the browser and the workspace (with tornado's 64 KiB reads).
 BODY_QUEUE_CHUNKS = 4

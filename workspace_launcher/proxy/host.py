@@ -20,13 +20,20 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 
-from ..handlers import AUTH_RESOURCE, LauncherContext
-from ..readiness import answers
-from ..upstream import Upstream
-from .origins import DEFAULT_PORTS, OPEN_ROUTE, SESSION_ROUTE, WorkspaceOrigins, open_url, split_host
-from .relay import ProxyRelay, running_upstream
-from .rules import forwarded_cookies, rewrite_set_cookie, within
-from .sessions import COOKIE_NAMES, WorkspaceSessions
+from workspace_launcher.api.handlers import AUTH_RESOURCE, LauncherContext
+from workspace_launcher.proxy.origins import (
+    DEFAULT_PORTS,
+    OPEN_ROUTE,
+    SESSION_ROUTE,
+    WorkspaceOrigins,
+    open_url,
+    split_host,
+)
+from workspace_launcher.proxy.relay import ProxyRelay, running_upstream
+from workspace_launcher.proxy.rules import forwarded_cookies, rewrite_set_cookie, within
+from workspace_launcher.proxy.sessions import COOKIE_NAMES, WorkspaceSessions
+from workspace_launcher.workspaces.readiness import answers
+from workspace_launcher.workspaces.upstream import Upstream
 
 #: Characters a ``path`` keeps as they are; everything else is percent-encoded.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from .origins import normalized_origin
+from workspace_launcher.proxy.origins import normalized_origin
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Paths (under the workspace's prefix) that Jupyter guards against cross-site inclusion.

@@ -19,12 +19,11 @@ from multidict import CIMultiDict
 from tornado import httputil, web, websocket
 from tornado.iostream import StreamClosedError
 
-from ..errors import Conflict, LauncherError
-from ..handlers import LauncherContext
-from ..upstream import Upstream
-from .client import BodyPipe, Target, upstream_session
-from .pages import error_page, json_error
-from .rules import (
+from workspace_launcher.api.handlers import LauncherContext
+from workspace_launcher.errors import Conflict, LauncherError
+from workspace_launcher.proxy.client import BodyPipe, Target, upstream_session
+from workspace_launcher.proxy.pages import error_page, json_error
+from workspace_launcher.proxy.rules import (
     DROPPED_REQUEST_HEADERS,
     DROPPED_RESPONSE_HEADERS,
     HOP_BY_HOP,
@@ -38,6 +37,7 @@ from .rules import (
     valid_content_length,
     within,
 )
+from workspace_launcher.workspaces.upstream import Upstream
 
 ROUTE = "/workspace-launcher/workspaces/"
 #: Request bodies are streamed, so the host's buffering limit does not apply; the workspace's

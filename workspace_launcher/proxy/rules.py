@@ -9,7 +9,7 @@ import posixpath
 import re
 from urllib.parse import unquote, unquote_plus, urljoin, urlsplit, urlunsplit
 
-from ..upstream import Upstream
+from workspace_launcher.workspaces.upstream import Upstream
 
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",

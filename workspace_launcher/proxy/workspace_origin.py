@@ -16,13 +16,13 @@ from jupyter_server.base.handlers import log as jupyter_log
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .host import LauncherPageContext
-from .origins import SESSION_ROUTE, OriginTemplate, open_url
-from .policy import cross_origin_refusal, guarded_read_refusal, origin_of
-from .pages import error_page, json_error
-from .relay import ProxyRelay
-from .rules import forwarded_cookies, rewrite_set_cookie
-from .sessions import COOKIE_NAMES, COOKIE_NAME, SECURE_COOKIE_NAME, Grant
+from workspace_launcher.proxy.host import LauncherPageContext
+from workspace_launcher.proxy.origins import SESSION_ROUTE, OriginTemplate, open_url
+from workspace_launcher.proxy.pages import error_page, json_error
+from workspace_launcher.proxy.policy import cross_origin_refusal, guarded_read_refusal, origin_of
+from workspace_launcher.proxy.relay import ProxyRelay
+from workspace_launcher.proxy.rules import forwarded_cookies, rewrite_set_cookie
+from workspace_launcher.proxy.sessions import COOKIE_NAME, COOKIE_NAMES, SECURE_COOKIE_NAME, Grant
 
 PROXY_ROUTE = r"/workspace-launcher/workspaces/(?P<workspace_id>[^/]+)(?P<path>/.*)?"
 

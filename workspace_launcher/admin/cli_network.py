@@ -1,0 +1,111 @@
+"""`workspace-launcher network ...`: the workspace network and the firewall rules that keep
+workspaces off this host, the metadata address and the admin's blocked ranges.
+
+The host server installs the rules itself at every launch when it runs as root. A server run
+as another user cannot: then `sudo workspace-launcher network protect` does it (again after a
+reboot, or a firewall reload that flushes the filter table; `workspace-launcher doctor` tells).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+from docker.errors import NotFound
+
+from workspace_launcher.admin.cli import Context, console, handles_errors, main, out
+from workspace_launcher.engine.docker import DockerBackend
+from workspace_launcher.engine.firewall import (
+    Firewall,
+    FirewallUnavailable,
+    bridge_interface,
+    forward_rules,
+    input_rules,
+    jump_rules,
+    policy_for,
+    protect,
+    read_resolv_conf,
+)
+from workspace_launcher.engine.firewall import is_host_address as _is_host_address
+from workspace_launcher.engine.spec import NETWORK_NAME
+
+
+@main.group()
+def network() -> None:
+    """The workspace network and its firewall rules (what workspaces may reach)."""
+
+
+def _backend(obj: Context) -> DockerBackend:
+    return DockerBackend(obj.manager.engine, parent=obj.manager)
+
+
+def _print_rules(policy) -> None:
+    for rule in jump_rules() + input_rules(policy) + forward_rules(policy):
+        out.print(f"  {rule}", highlight=False, markup=False)
+
+
+@network.command("protect")
+@click.pass_obj
+@handles_errors
+def protect_command(obj: Context) -> None:
+    """Make the workspace network if missing and install (or refresh) its rules. Needs root."""
+    backend = _backend(obj)
+    attrs = asyncio.run(backend.create_network())
+    outcome = protect(backend.network, attrs, engine_url=str(backend.engine.api.base_url), firewall=backend.firewall)
+    if outcome.level != "ok":
+        console.print(f"[red]error:[/red] {outcome.message}", highlight=False)
+        sys.exit(1)
+    out.print(outcome.message, highlight=False)
+    for step in outcome.applied:
+        out.print(f"  ran: {step}", highlight=False, markup=False)
+    if not outcome.applied:
+        out.print("  (already in place)", highlight=False)
+
+
+@network.command("show")
+@click.pass_obj
+@handles_errors
+def show_command(obj: Context) -> None:
+    """The rules the settings ask for, and whether they are in place (reading them needs root)."""
+    backend = _backend(obj)
+    try:
+        attrs = backend.engine.client.api.inspect_network(NETWORK_NAME)
+        out.print(f"network {NETWORK_NAME}: bridge {bridge_interface(attrs)}, internal={bool(attrs.get('Internal'))}",
+                  highlight=False)
+    except NotFound:
+        attrs = {"Id": "", "Options": {"com.docker.network.bridge.name": backend.network.bridge_name}}
+        out.print(f"network {NETWORK_NAME}: not made yet (the first launch, or 'network protect', makes it)",
+                  highlight=False)
+    policy = policy_for(backend.network, attrs, resolv_conf=read_resolv_conf(), is_host_address=_is_host_address)
+    if not policy.blocks_anything:
+        out.print("no rules: WorkspaceNetwork.protect_host is False and no blocked_ranges are set", highlight=False)
+        return
+    out.print("rules (iptables -S form):", highlight=False)
+    _print_rules(policy)
+    try:
+        missing = backend.firewall.missing(policy)
+    except FirewallUnavailable as e:
+        out.print(f"in place: unknown ({e.message})", highlight=False)
+        return
+    if missing:
+        out.print(f"in place: no, {len(missing)} missing or different; run 'sudo workspace-launcher network protect'",
+                  highlight=False)
+        sys.exit(1)
+    out.print("in place: yes", highlight=False)
+
+
+@network.command("unprotect")
+@click.pass_obj
+@handles_errors
+def unprotect_command(obj: Context) -> None:
+    """Remove the rules (a host server running as root puts them back at its next launch,
+    unless WorkspaceNetwork.protect_host is False and no blocked_ranges are set). Needs root."""
+    try:
+        steps = Firewall().remove()
+    except FirewallUnavailable as e:
+        console.print(f"[red]error:[/red] {e.message}", highlight=False)
+        sys.exit(1)
+    out.print("removed" if steps else "nothing to remove", highlight=False)
+    for step in steps:
+        out.print(f"  ran: {step}", highlight=False, markup=False)

@@ -1,0 +1,271 @@
+"""REST handlers under {base_url}workspace-launcher/api/: thin, each method a few lines.
+
+Parsing and answering live here; every decision is the manager's. Launcher errors become JSON
+``{message, field?, log_tail?}`` with the error's status (400, 404, 409, 503).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+from typing import Any
+
+from docker.errors import APIError
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from workspace_launcher.errors import InvalidRequest, LauncherError
+from workspace_launcher.proxy.origins import open_url
+from workspace_launcher.workspaces.manager import WorkspaceManager
+from workspace_launcher.workspaces.model import Workspace
+
+AUTH_RESOURCE = "workspace_launcher"
+API = "/workspace-launcher/api"
+WORKSPACE_ID = r"(?P<workspace_id>[^/]+)"
+#: Largest REST request body: launch and snapshot requests are a few hundred bytes.
+MAX_BODY_BYTES = 64 * 1024
+#: Most log lines one request may ask for.
+MAX_TAIL = 100_000
+_TAIL_RE = re.compile(r"^[0-9]{1,6}$")
+LAUNCH_FIELDS = {
+    "profile", "gpus", "datasets", "name", "cpus", "memory", "shm_size", "open_demo", "snapshot",
+    "deterministic", "seed", "env",
+}
+
+
+def answers_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Turn launcher errors into JSON answers with their status and the field to fix."""
+
+    @functools.wraps(method)
+    async def wrapper(self: LauncherHandler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except LauncherError as e:
+            self.set_status(e.status_code)
+            body = {"message": e.message, "reason": None}
+            if e.field:
+                body["field"] = e.field
+            if e.log_tail:
+                body["log_tail"] = e.log_tail
+            self.finish(json.dumps(body))
+        except APIError as e:
+            # The engine refused because the workspace's container went away or changed state
+            # while this request ran (removed by a failed launch's clean-up, another server, the
+            # culler): a state conflict, not a server error.
+            if e.status_code not in (404, 409):
+                raise
+            self.set_status(e.status_code)
+            what = ("the workspace's container is gone (removed while this request ran)" if e.status_code == 404
+                    else f"the container engine refused: {e.explanation}")
+            self.finish(json.dumps({"message": f"{what}; list your workspaces and try again", "reason": None}))
+
+    return wrapper
+
+
+class LauncherContext:
+    """What every handler of the extension (REST and proxy) reaches: the manager and the owner
+    the app put in the server's settings, and the authorizer's resource name."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> WorkspaceManager:
+        return self.settings["workspace_launcher_manager"]  # type: ignore[attr-defined]
+
+    @property
+    def owner(self) -> str:
+        return self.settings["workspace_launcher_owner"]  # type: ignore[attr-defined]
+
+
+def allowed_methods(handler: type[web.RequestHandler]) -> list[str]:
+    """The HTTP methods a handler class implements (tornado's defaults answer 405)."""
+    return [m for m in handler.SUPPORTED_METHODS
+            if getattr(handler, m.lower(), None) is not getattr(web.RequestHandler, m.lower(), None)]
+
+
+class LauncherHandler(LauncherContext, APIHandler):
+    """Authenticated JSON handler with the manager and the owner at hand."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        # Every method needs the host's login, unimplemented ones included: an anonymous
+        # caller learns nothing, not even which methods a route has.
+        if self.current_user is None:
+            raise web.HTTPError(403)
+        # The same for a user the authorizer denies workspaces: 403 whatever the method.
+        action = HTTP_METHOD_TO_AUTH_ACTION.get(self.request.method or "", "write")
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, action, AUTH_RESOURCE)):
+            raise web.HTTPError(403, "User is not authorized to %s on resource: %s.", action, AUTH_RESOURCE)
+        self._may_see_methods = True
+        if len(self.request.body or b"") > MAX_BODY_BYTES:
+            raise web.HTTPError(413, f"the request body is over {MAX_BODY_BYTES // 1024} KiB; launch and snapshot requests are small JSON objects")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # RFC 9110: a 405 names the methods the route has; only to a caller allowed to use it
+        # (tornado answers methods it does not know, such as TRACE, before anyone is known).
+        if status_code == 405 and getattr(self, "_may_see_methods", False):
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))
+        super().write_error(status_code, **kwargs)
+
+    def compute_etag(self) -> str | None:
+        # Answers describe live state that no client revalidates: tornado's ETag (a SHA-1 of
+        # every body) would buy no 304s.
+        return None
+
+    def json_body(self, *, required: bool = True) -> dict:
+        if not self.request.body:
+            if required:
+                raise InvalidRequest("the request needs a JSON object body")
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except ValueError as e:
+            raise InvalidRequest(f"the body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise InvalidRequest("the body is nested too deeply; send a flat JSON object") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object")
+        return body
+
+    def view(self, workspace: Workspace) -> dict:
+        return workspace_view(workspace, base_url=self.base_url)
+
+
+DEMO_PATH = "lab/tree/object-detection-train.ipynb"
+
+
+def workspace_view(workspace: Workspace, *, base_url: str) -> dict:
+    """A workspace as the API shows it: no container ids or prefixes; ``url`` opens it in a
+    browser, through the host's handshake (on the demo notebook when the launch asked for it)."""
+    data = workspace.to_dict()
+    data.pop("container_id", None)
+    data.pop("base_url", None)
+    data["url"] = open_url(base_url, workspace.id, DEMO_PATH if data.pop("open_demo") else "")
+    return data
+
+
+class ProfilesHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self) -> None:
+        self.finish(json.dumps(await self.manager.describe_profiles()))
+
+
+class GpusHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self) -> None:
+        self.finish(json.dumps(await self.manager.describe_gpus(owner=self.owner)))
+
+
+class DatasetsHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self) -> None:
+        self.finish(json.dumps(self.manager.datasets.describe()))
+
+
+class WorkspacesHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self) -> None:
+        self.finish(json.dumps([self.view(w) for w in await self.manager.list(owner=self.owner)]))
+
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def post(self) -> None:
+        body = self.json_body()
+        unknown = set(body) - LAUNCH_FIELDS
+        if unknown:
+            raise InvalidRequest(f"unknown fields {sorted(unknown)}; allowed: {sorted(LAUNCH_FIELDS)}", field=sorted(unknown)[0])
+        workspace = await self.manager.start_launch(owner=self.owner, **body)
+        self.set_status(202)
+        self.set_header("Location", f"{self.base_url}workspace-launcher/api/workspaces/{workspace.id}")
+        self.finish(json.dumps(self.view(workspace)))
+
+
+class WorkspaceHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self, workspace_id: str) -> None:
+        self.finish(json.dumps(self.view(await self.manager.get(owner=self.owner, workspace_id=workspace_id))))
+
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def delete(self, workspace_id: str) -> None:
+        purge = self.get_query_argument("purge", "false").lower()
+        if purge not in ("true", "false", "1", "0"):
+            raise InvalidRequest("purge must be true or false", field="purge")
+        await self.manager.delete(owner=self.owner, workspace_id=workspace_id, purge=purge in ("true", "1"))
+        self.set_status(204)
+        self.finish()
+
+
+class WorkspaceActionHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def post(self, workspace_id: str, action: str) -> None:
+        if action == "snapshot":
+            body = self.json_body(required=False)
+            if unknown := sorted(set(body) - {"tag"}):
+                raise InvalidRequest(f"unknown fields {unknown}; allowed: ['tag']", field=unknown[0])
+            tag = body.get("tag")
+            if tag is not None and not isinstance(tag, str):
+                raise InvalidRequest("tag must be a string (or null, or empty, for the default)", field="tag")
+            image = await self.manager.snapshot(owner=self.owner, workspace_id=workspace_id, tag=tag)
+            self.set_status(201)
+            self.set_header("Location", f"{self.base_url}workspace-launcher/api/workspaces/{workspace_id}")
+            self.finish(json.dumps({"image": image}))
+            return
+        method = self.manager.stop if action == "stop" else self.manager.start
+        self.finish(json.dumps(self.view(await method(owner=self.owner, workspace_id=workspace_id))))
+
+
+class LogsHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self, workspace_id: str) -> None:
+        tail = self.get_query_argument("tail", "200")
+        if not _TAIL_RE.fullmatch(tail) or not 0 < int(tail) <= MAX_TAIL:
+            raise InvalidRequest(f"tail must be a number of lines from 1 to {MAX_TAIL}", field="tail")
+        logs = await self.manager.logs(owner=self.owner, workspace_id=workspace_id, tail=int(tail))
+        self.finish(json.dumps({"logs": logs}))
+
+
+@functools.cache
+def openapi_document() -> str:
+    return files("workspace_launcher").joinpath("openapi.json").read_text()
+
+
+class OpenApiHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(openapi_document())
+
+
+default_handlers = [
+    (rf"{API}/profiles", ProfilesHandler),
+    (rf"{API}/gpus", GpusHandler),
+    (rf"{API}/datasets", DatasetsHandler),
+    (rf"{API}/workspaces", WorkspacesHandler),
+    (rf"{API}/workspaces/{WORKSPACE_ID}", WorkspaceHandler),
+    (rf"{API}/workspaces/{WORKSPACE_ID}/(?P<action>stop|start|snapshot)", WorkspaceActionHandler),
+    (rf"{API}/workspaces/{WORKSPACE_ID}/logs", LogsHandler),
+    (rf"{API}/openapi.json", OpenApiHandler),
+]

@@ -1,0 +1,184 @@
+"""The launcher as ipywidgets, for a notebook: same choices, same REST API as the JupyterLab UI.
+
+    from workspace_launcher.notebook.widget import WorkspaceLauncher
+    WorkspaceLauncher()
+
+The kernel finds the host server it runs under (the server is its parent process) and talks to
+the server's REST API with that server's credentials, so policy and validation are the server's.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import threading
+import time
+from typing import Any
+
+import ipywidgets as widgets
+import requests
+
+ACTIVE = ("pending", "building", "starting")
+
+
+class LauncherClient:
+    """A small typed client of {base_url}workspace-launcher/api/."""
+
+    def __init__(self, url: str, token: str = "", *, timeout: float = 30.0) -> None:
+        self.api = url.rstrip("/") + "/workspace-launcher/api/"
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"token {token}"
+        self.timeout = timeout
+
+    @classmethod
+    def from_running_server(cls) -> LauncherClient:
+        """The server this kernel runs under: the one whose pid is our parent's, else the only one."""
+        from jupyter_server.serverapp import list_running_servers
+
+        if url := os.environ.get("WORKSPACE_LAUNCHER_SERVER_URL"):
+            return cls(url, os.environ.get("WORKSPACE_LAUNCHER_SERVER_TOKEN", ""))
+        servers = list(list_running_servers())
+        mine = [s for s in servers if s.get("pid") == os.getppid()] or (servers if len(servers) == 1 else [])
+        if not mine:
+            raise RuntimeError(
+                "cannot tell which Jupyter server this kernel belongs to; set "
+                "WORKSPACE_LAUNCHER_SERVER_URL (and _TOKEN) or pass client=LauncherClient(url, token)"
+            )
+        return cls(mine[0]["url"], mine[0].get("token", ""))
+
+    def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        response = self.session.request(method, self.api + path, timeout=self.timeout, **kwargs)
+        body = response.json() if response.content and "json" in response.headers.get("Content-Type", "") else None
+        return response.status_code, body
+
+    def get(self, path: str) -> Any:
+        status, body = self.request("GET", path)
+        if status != 200:
+            raise RuntimeError((body or {}).get("message", f"GET {path} answered {status}"))
+        return body
+
+
+class WorkspaceLauncher(widgets.VBox):
+    """Choose a profile, GPUs and datasets, launch, follow progress, open the workspace."""
+
+    def __init__(self, *, client: LauncherClient | None = None, poll_interval: float = 0.5) -> None:
+        self.client = client or LauncherClient.from_running_server()
+        self.poll_interval = poll_interval
+        profiles = self.client.get("profiles")
+        inventory = self.client.get("gpus")
+        datasets = self.client.get("datasets")
+
+        self.profile = widgets.Dropdown(
+            options=[(f"{p['display_name']} ({'built' if p['built'] else 'will build'})", p["name"]) for p in profiles],
+            description="Profile",
+        )
+        free = [g for g in inventory["gpus"] if not g["held_by"]]
+        limit = inventory["policy"]["max_gpus_per_workspace"] or len(inventory["gpus"])
+        self.gpu_count = widgets.BoundedIntText(value=0, min=0, max=min(limit, len(free)), description="GPUs")
+        self.gpu_ids = widgets.SelectMultiple(
+            options=[(f"{g['index']}: {g['name']} ({g['memory_mib']} MiB)", g["uuid"]) for g in free],
+            description="or pick", rows=min(4, max(1, len(free))),
+        )
+        self.datasets = {
+            d["name"]: widgets.Checkbox(description=f"{d['name']} — {d['description']}", indent=False) for d in datasets
+        }
+        self.name = widgets.Text(description="Name", placeholder="optional, e.g. exp-1")
+        self.open_demo = widgets.Checkbox(description="Open the object-detection demo", indent=False)
+        self.launch_button = widgets.Button(description="Launch", button_style="primary", icon="rocket")
+        self.progress = widgets.IntProgress(value=0, min=0, max=100, description="", layout={"visibility": "hidden"})
+        self.status = widgets.HTML()
+        self.link = widgets.HTML()
+        self.table = widgets.VBox()
+        self.launch_button.on_click(lambda _: self._in_background(self._launch))
+        refresh = widgets.Button(description="Refresh", icon="refresh")
+        refresh.on_click(lambda _: self._in_background(self.refresh))
+        super().__init__(
+            [
+                self.profile, widgets.HBox([self.gpu_count, self.gpu_ids]),
+                widgets.HTML("<b>Datasets</b> (read-only at /datasets/&lt;name&gt;; /models is your model volume)"),
+                *self.datasets.values(), self.name, self.open_demo,
+                widgets.HBox([self.launch_button, self.progress]), self.status, self.link,
+                widgets.HTML("<b>Your workspaces</b>"), refresh, self.table,
+            ]
+        )
+        self.refresh()
+
+    # Network calls run in a thread: the kernel keeps answering while a launch is followed.
+    def _in_background(self, fn) -> threading.Thread:
+        thread = threading.Thread(target=fn, daemon=True)
+        thread.start()
+        return thread
+
+    def request_body(self) -> dict:
+        gpus: Any = list(self.gpu_ids.value) if self.gpu_ids.value else self.gpu_count.value
+        body = {
+            "profile": self.profile.value,
+            "gpus": gpus,
+            "datasets": [name for name, box in self.datasets.items() if box.value],
+            "open_demo": self.open_demo.value,
+        }
+        if self.name.value.strip():
+            body["name"] = self.name.value.strip()
+        return body
+
+    def _launch(self) -> None:
+        self.launch_button.disabled = True
+        self.link.value = ""
+        try:
+            status, body = self.client.request("POST", "workspaces", json=self.request_body())
+            if status != 202:
+                field = body.get("field") if body else None
+                self.status.value = _error(f"{field}: " if field else "", (body or {}).get("message", f"HTTP {status}"))
+                return
+            self.progress.layout.visibility = "visible"
+            self.follow(body["id"])
+        finally:
+            self.launch_button.disabled = False
+
+    def follow(self, workspace_id: str, *, timeout: float = 1800) -> dict:
+        """Poll the workspace until it runs or fails; show progress, then the link."""
+        deadline = time.monotonic() + timeout
+        while True:
+            workspace = self.client.get(f"workspaces/{workspace_id}")
+            self.progress.value = workspace["progress"]
+            status, message = workspace["status"], workspace["message"]
+            self.status.value = html.escape(status if message in ("", status) else f"{status}: {message}")
+            if workspace["status"] not in ACTIVE or time.monotonic() > deadline:
+                break
+            time.sleep(self.poll_interval)
+        if workspace["status"] == "running":
+            url = workspace["url"]  # already points at the demo notebook when one was asked for
+            self.link.value = (
+                f'<a href="{html.escape(url)}" target="_blank" rel="noopener" '
+                'style="color: var(--jp-content-link-color, #1976d2); text-decoration: underline">'
+                f'Open {html.escape(workspace["name"])}</a>'
+            )
+        elif workspace["status"] == "failed":
+            self.status.value = _error("", workspace.get("error") or "failed") + f"<pre>{html.escape(workspace.get('log_tail') or '')}</pre>"
+        self.refresh()
+        return workspace
+
+    def refresh(self) -> None:
+        rows = []
+        for workspace in self.client.get("workspaces"):
+            stop = widgets.Button(description="Stop", disabled=workspace["status"] != "running")
+            delete = widgets.Button(description="Delete", button_style="danger")
+            stop.on_click(lambda _, i=workspace["id"]: self._in_background(lambda: self._act("POST", f"workspaces/{i}/stop")))
+            delete.on_click(lambda _, i=workspace["id"]: self._in_background(lambda: self._act("DELETE", f"workspaces/{i}")))
+            label = widgets.HTML(
+                html.escape(f"{workspace['name']} · {workspace['profile']} · {workspace['status']} · "
+                            f"{len(workspace['gpus'])} GPU(s) · {', '.join(workspace['datasets']) or 'no datasets'}")
+            )
+            rows.append(widgets.HBox([label, stop, delete]))
+        self.table.children = rows
+
+    def _act(self, method: str, path: str) -> None:
+        status, body = self.client.request(method, path)
+        if status >= 400:
+            self.status.value = _error("", (body or {}).get("message", f"HTTP {status}"))
+        self.refresh()
+
+
+def _error(prefix: str, message: str) -> str:
+    return f'<span style="color: var(--jp-error-color1, #d32f2f)">{html.escape(prefix + message)}</span>'

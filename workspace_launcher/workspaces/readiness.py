@@ -1,0 +1,78 @@
+"""Waiting until a new or restarted workspace's Jupyter answers, and its log when it does not."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+from workspace_launcher.engine.docker import DockerBackend
+from workspace_launcher.errors import LaunchFailed
+from workspace_launcher.workspaces.upstream import RouteChooser, Upstream
+
+#: How often the container is inspected while waiting (it may exit, or get its address late).
+INSPECT_INTERVAL = 1.0
+POLL_INTERVAL = 0.05
+
+
+async def answers(client: AsyncHTTPClient, upstream: Upstream) -> bool:
+    """Whether the workspace's Jupyter answers ``api/status`` with its token."""
+    try:
+        response = await client.fetch(
+            str(upstream.url(upstream.base_url + "api/status")),
+            headers={"Authorization": f"token {upstream.token}"},
+            request_timeout=2.0,
+            raise_error=False,
+        )
+    except (OSError, HTTPClientError):
+        return False
+    return response.code == 200
+
+
+async def container_log_tail(backend: DockerBackend, container_id: str, tail: int = 50) -> str:
+    """The end of a container's log, or "" when it is already gone (the tail is a nicety)."""
+    try:
+        return await backend.logs(container_id, tail=tail)
+    except Exception:
+        return ""
+
+
+def exit_reason(attrs: dict | None) -> str:
+    """Why a container stopped before its Jupyter was ready, as the launch error says it."""
+    if attrs is None:
+        return "the workspace's container was removed before Jupyter was ready"
+    state = attrs["State"]
+    if state.get("OOMKilled"):
+        limit = (attrs.get("HostConfig") or {}).get("Memory") or 0
+        shown = f"{limit // 2**20} MiB" if limit else "none"
+        return (f"the workspace ran out of memory (limit {shown}) before Jupyter was ready; "
+                "launch it with more memory")
+    return f"the workspace's container exited (code {state.get('ExitCode', '?')}) before Jupyter was ready"
+
+
+async def wait_ready(
+    backend: DockerBackend, routes: RouteChooser, container_id: str, *, base_url: str, token: str, timeout: float
+) -> None:
+    """Poll the workspace's ``api/status`` until it answers; fail fast, with the log tail, if the
+    container exits, and after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    client = AsyncHTTPClient()
+    upstream = None
+    last_inspect = 0.0
+    while True:
+        now = time.monotonic()
+        if upstream is None or now - last_inspect > INSPECT_INTERVAL:
+            attrs = await backend.inspect(container_id)
+            last_inspect = now
+            if attrs is None or attrs["State"]["Status"] not in ("created", "running"):
+                raise LaunchFailed(exit_reason(attrs), log_tail=await container_log_tail(backend, container_id))
+            upstream = routes.upstream(attrs, base_url=base_url, token=token)
+        if upstream is not None and await answers(client, upstream):
+            return
+        if time.monotonic() > deadline:
+            raise LaunchFailed(
+                f"the workspace's Jupyter did not answer within {timeout:g} s",
+                log_tail=await container_log_tail(backend, container_id),
+            )
+        await asyncio.sleep(POLL_INTERVAL)
