@@ -7,7 +7,18 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { API_ROOT, OPEN_ROOT, IDataset, IGpuInventory, ILaunchRequest, IProfile, IWorkspace } from './tokens';
+import {
+  API_ROOT,
+  OPEN_ROOT,
+  IDataset,
+  IGpuInventory,
+  ILaunchRequest,
+  ILogs,
+  IProfile,
+  ISnapshot,
+  ISnapshotRequest,
+  IWorkspace
+} from './contract';
 
 /** An error answer of the API: its status, message and the field it is about. */
 export class ApiError extends Error {
@@ -112,13 +123,13 @@ export class LauncherAPI {
 
   /** Commit the workspace's environment as an image; resolves to its reference. */
   async snapshot(id: string, tag?: string): Promise<string> {
-    const body = tag ? { tag } : {};
-    const answer = await this._post<{ image: string }>(workspacePath(id, 'snapshot'), body);
+    const body: ISnapshotRequest = tag ? { tag } : {};
+    const answer = await this._post<ISnapshot>(workspacePath(id, 'snapshot'), body);
     return answer.image;
   }
 
   async logs(id: string, tail = 200): Promise<string> {
-    const answer = await this._get<{ logs: string }>(`${workspacePath(id, 'logs')}?tail=${tail}`);
+    const answer = await this._get<ILogs>(`${workspacePath(id, 'logs')}?tail=${tail}`);
     return answer.logs;
   }
 
@@ -132,31 +143,17 @@ export class LauncherAPI {
   }
 
   /**
-   * Resolve true once a workspace's Jupyter answers, as the host sees it (`HEAD` on its open
-   * URL, which mints nothing); false on timeout or as soon as `stop()` returns true.
+   * Whether a workspace's Jupyter answers now, as the host sees it (`HEAD` on its open URL,
+   * which mints nothing). Rejects when the server cannot be reached.
    */
-  async waitUntilAnswering(
-    id: string,
-    options: { timeout?: number; interval?: number; stop?: () => boolean } = {}
-  ): Promise<boolean> {
+  async isAnswering(id: string): Promise<boolean> {
     const url = URLExt.join(this.settings.baseUrl, OPEN_ROOT, encodeURIComponent(id));
-    const deadline = Date.now() + (options.timeout ?? 120_000);
-    while (Date.now() < deadline && !options.stop?.()) {
-      try {
-        const response = await ServerConnection.makeRequest(
-          url,
-          { method: 'HEAD', cache: 'no-store' },
-          this.settings
-        );
-        if (response.status === 204) {
-          return true;
-        }
-      } catch {
-        // not answering yet: try again
-      }
-      await new Promise(resolve => setTimeout(resolve, options.interval ?? 1_000));
-    }
-    return false;
+    const response = await ServerConnection.makeRequest(
+      url,
+      { method: 'HEAD', cache: 'no-store' },
+      this.settings
+    );
+    return response.status === 204;
   }
 
   private _get<T>(path: string): Promise<T> {

@@ -1,7 +1,8 @@
 /**
  * Wiring only: the "New GPU workspace" command (launcher card, palette, File > New), the
- * "GPU Workspaces" sidebar panel and the launch progress in the status bar. Nothing here
- * waits on the server.
+ * "GPU Workspaces" sidebar panel and the launch progress in the status bar. The plugin
+ * provides the workspaces model (`IWorkspacesModel`) to other extensions. Nothing here waits
+ * on the server.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
@@ -11,16 +12,23 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { LauncherAPI } from './api';
 import { gpuIcon } from './icons';
-import { LaunchStatus } from './launchstatus';
-import { WorkspacesModel } from './model';
-import { WorkspacesPanel } from './panel';
-import { launchWithDialog } from './progress';
-import { CommandIDs, LAUNCHER_CATEGORY, PLUGIN_ID } from './tokens';
+import { launchWithDialog } from './launch/progress';
+import { LaunchStatus } from './panel/launch-status-item';
+import { WorkspacesPanel } from './panel/workspaces-panel';
+import {
+  CommandIDs,
+  IWorkspacesModel,
+  LAUNCHER_CATEGORY,
+  PLUGIN_ID,
+  STATUS_ITEM_ID
+} from './tokens';
+import { WorkspacesModel } from './workspaces-model';
 
-const plugin: JupyterFrontEndPlugin<void> = {
+const plugin: JupyterFrontEndPlugin<IWorkspacesModel> = {
   id: PLUGIN_ID,
   description: 'Launch and manage GPU Jupyter workspaces in containers.',
   autoStart: true,
+  provides: IWorkspacesModel,
   optional: [ILauncher, ICommandPalette, IMainMenu, ILayoutRestorer, IStatusBar],
   activate: (
     app: JupyterFrontEnd,
@@ -29,7 +37,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     mainMenu: IMainMenu | null,
     restorer: ILayoutRestorer | null,
     statusBar: IStatusBar | null
-  ): void => {
+  ): IWorkspacesModel => {
     const api = new LauncherAPI(app.serviceManager.serverSettings);
     const model = new WorkspacesModel(api, app.serviceManager.events ?? null);
 
@@ -64,7 +72,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     if (statusBar) {
       const status = new LaunchStatus(model, () => app.shell.activateById(panel.id));
-      statusBar.registerStatusItem(`${PLUGIN_ID}-status`, {
+      statusBar.registerStatusItem(STATUS_ITEM_ID, {
         item: status,
         align: 'left',
         rank: 5,
@@ -72,6 +80,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         activeStateChanged: status.activeStateChanged
       });
     }
+
+    return model;
   }
 };
 

@@ -1,23 +1,19 @@
 /**
- * Ids, constants and the shapes of the workspace_launcher REST API
- * (see workspace_launcher/openapi.json, the contract).
+ * The ids other code relies on (plugin, commands, DOM ids: browser tests select by them) and
+ * the token of the workspaces model, which the plugin provides to other extensions.
  */
+import { Token } from '@lumino/coreutils';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal } from '@lumino/signaling';
+
+import { LauncherAPI } from './api';
+import { IWorkspace } from './contract';
 
 /** The npm package name, used as the plugin id prefix. */
 export const PLUGIN_ID = 'workspace-launcher-labextension:plugin';
 
-/** The REST API root, relative to the server's base URL. */
-export const API_ROOT = 'workspace-launcher/api';
-
-/** The jupyter_events schema of launch progress events. */
-export const EVENT_SCHEMA_ID =
-  'https://events.jupyter.org/workspace_launcher/workspace-progress/v1';
-
-/**
- * Where the host opens a workspace (`HEAD`: does it answer?), relative to the server's base
- * URL. Workspaces are served on origins of their own, never the host's.
- */
-export const OPEN_ROOT = 'workspace-launcher/open';
+/** The id of the status-bar item of launches in flight. */
+export const STATUS_ITEM_ID = `${PLUGIN_ID}-status`;
 
 /** The launcher category of the "New GPU workspace" card. */
 export const LAUNCHER_CATEGORY = 'GPU Workspaces';
@@ -31,108 +27,48 @@ export namespace CommandIDs {
   export const showPanel = 'workspace-launcher:show-panel';
 }
 
-/** The phases of a workspace; `deleted` only appears in events. */
-export type WorkspaceStatus =
-  'pending' | 'building' | 'starting' | 'running' | 'paused' | 'stopped' | 'failed';
+/**
+ * The live list of the user's workspaces, shared by the sidebar panel and launch progress.
+ */
+export interface IWorkspacesModel extends IDisposable {
+  /** The typed REST API helper the model fetches with. */
+  readonly api: LauncherAPI;
 
-/** Phases of a launch still in flight. */
-export const IN_FLIGHT: ReadonlySet<string> = new Set(['pending', 'building', 'starting']);
+  /** Emitted whenever the list (or a workspace in it) changes, and after each refresh. */
+  readonly changed: ISignal<IWorkspacesModel, void>;
 
-/** `GET profiles` items. */
-export interface IProfile {
-  name: string;
-  display_name: string;
-  framework: string;
-  cuda_version: string | null;
-  gpu_vendor: 'nvidia' | 'amd' | null;
-  description: string;
-  base_image?: string | null;
-  image: string | null;
-  pinned_digest: string | null;
-  built: boolean;
+  /** Emitted for each workspace the server reported deleted. */
+  readonly deleted: ISignal<IWorkspacesModel, string>;
+
+  /** The user's workspaces, newest first. */
+  readonly workspaces: readonly IWorkspace[];
+
+  /** Whether the list was fetched at least once. */
+  readonly loaded: boolean;
+
+  /** The last refresh error, or null when the last refresh worked. */
+  readonly error: string | null;
+
+  find(id: string): IWorkspace | undefined;
+
+  /**
+   * Keep the list fresh until the returned disposable is disposed (the poll idles in
+   * standby while nobody watches).
+   */
+  watch(): IDisposable;
+
+  /** Fetch now. */
+  refresh(): Promise<void>;
+
+  /** Put (or replace) a workspace that an API answer returned, and refresh soon. */
+  upsert(workspace: IWorkspace): void;
+
+  /** Drop a workspace known to be deleted. */
+  forget(id: string): void;
 }
 
-/** A workspace holding a GPU; `name` is only given for the user's own. */
-export interface IGpuHolder {
-  id: string;
-  name: string | null;
-  mine: boolean;
-}
-
-/** One GPU of the host. */
-export interface IGpu {
-  index: number;
-  uuid: string;
-  name: string;
-  memory_mib: number;
-  vendor: 'nvidia' | 'amd';
-  device_paths?: string[];
-  held_by: IGpuHolder[];
-}
-
-/** The admin's GPU policy; limits of 0 mean no limit. */
-export interface IGpuPolicy {
-  allow_sharing: boolean;
-  max_gpus_per_workspace: number;
-  max_gpus_per_owner: number;
-}
-
-/** `GET gpus`. */
-export interface IGpuInventory {
-  gpus: IGpu[];
-  policy: IGpuPolicy;
-  source: string;
-}
-
-/** `GET datasets` items. */
-export interface IDataset {
-  name: string;
-  description: string;
-  mount_path: string;
-}
-
-/** A workspace, as `GET workspaces` shows it. */
-export interface IWorkspace {
-  id: string;
-  name: string;
-  owner?: string;
-  profile: string;
-  image?: string;
-  status: WorkspaceStatus;
-  progress: number;
-  message: string;
-  gpus: string[];
-  datasets: string[];
-  created: string;
-  /** Opens the workspace in a browser, through the host's handshake (a path on the host). */
-  url: string;
-  error: string | null;
-  log_tail: string | null;
-}
-
-/** `POST workspaces` body. */
-export interface ILaunchRequest {
-  profile: string;
-  gpus: number | 'all' | string[];
-  datasets: string[];
-  name?: string;
-  cpus?: number | string;
-  memory?: string;
-  shm_size?: string;
-  open_demo?: boolean;
-}
-
-/** The form fields a 400 answer's `field` may name. */
-export type FormField =
-  'profile' | 'gpus' | 'datasets' | 'name' | 'cpus' | 'memory' | 'shm_size' | 'open_demo';
-
-/** The data of a workspace-progress event (plus its schema id). */
-export interface IProgressEvent {
-  schema_id: string;
-  workspace_id: string;
-  name: string;
-  owner?: string;
-  status: WorkspaceStatus | 'deleted';
-  progress: number;
-  message: string;
-}
+/** The token of the workspaces model. */
+export const IWorkspacesModel = new Token<IWorkspacesModel>(
+  'workspace-launcher-labextension:IWorkspacesModel',
+  "The live list of the user's GPU workspaces, kept fresh by polling and the event stream."
+);

@@ -3,43 +3,27 @@
  * its log viewable, starting, running), opens the workspace's lab in a new tab once it answers,
  * and on failure shows the reason and the log tail with a Retry action. The notification
  * carries `progress` too, but JupyterLab 4.6's toasts draw a spinner, not a bar: the bar is the
- * status-bar item (launchstatus.tsx) and the panel's row.
+ * status-bar item (panel/launch-status-item.tsx) and the panel's row.
  */
 import { Notification } from '@jupyterlab/apputils';
 import { ReadonlyJSONValue } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 
-import { LauncherAPI, errorMessage } from './api';
+import { LauncherAPI, errorMessage } from '../api';
+import { IWorkspace } from '../contract';
+import { clampPercent } from '../format';
+import { openWorkspace } from '../open-workspace';
+import { showLogs } from '../panel/log-dialog';
+import { IWorkspacesModel } from '../tokens';
+import { waitUntilAnswering } from './answering';
 import { ILaunched, showLaunchDialog } from './dialog';
-import { showFailure } from './dialogs';
-import { clampPercent } from './format';
-import { showLogs } from './logs';
-import { WorkspacesModel } from './model';
-import { IWorkspace } from './tokens';
-
-/**
- * Open a workspace in a new tab; false when the browser blocked the new window.
- *
- * `workspace.url` is the host's handshake URL: the host checks the login, then sends the tab
- * to the workspace's own origin with a one-time code (on the demo notebook when the launch
- * asked for it). The new tab's `opener` is cut, so the workspace's pages get no handle on this (host) window.
- * (Not the `noopener` feature: with it `window.open` always returns null, and a blocked
- * pop-up could not be told from an opened one.)
- */
-export function openWorkspace(workspace: IWorkspace): boolean {
-  const opened = window.open(workspace.url, '_blank');
-  if (opened === null) {
-    return false;
-  }
-  opened.opener = null;
-  return true;
-}
+import { showFailure } from './failure';
 
 /** Follows one launch; disposes itself when the launch ends. */
 export class LaunchProgress implements IDisposable {
   constructor(
     private readonly _api: LauncherAPI,
-    private readonly _model: WorkspacesModel,
+    private readonly _model: IWorkspacesModel,
     private readonly _launched: ILaunched
   ) {
     const workspace = _launched.workspace;
@@ -105,7 +89,7 @@ export class LaunchProgress implements IDisposable {
     }
   }
 
-  private _onDeleted(_: WorkspacesModel, id: string): void {
+  private _onDeleted(_: IWorkspacesModel, id: string): void {
     if (id === this._id) {
       this.dispose();
       Notification.dismiss(this._notification);
@@ -128,7 +112,7 @@ export class LaunchProgress implements IDisposable {
       progress: 0.95,
       autoClose: false
     });
-    const answers = await this._api.waitUntilAnswering(workspace.id, {
+    const answers = await waitUntilAnswering(() => this._api.isAnswering(workspace.id), {
       stop: () => this._isDisposed || this._model.find(this._id)?.status !== 'running'
     });
     this._probing = false;
@@ -231,7 +215,7 @@ export class LaunchProgress implements IDisposable {
 /** Launch again with the same request; a refused request reopens the dialog with its error. */
 export async function retryLaunch(
   api: LauncherAPI,
-  model: WorkspacesModel,
+  model: IWorkspacesModel,
   previous: ILaunched
 ): Promise<void> {
   let workspace: IWorkspace;
@@ -247,7 +231,7 @@ export async function retryLaunch(
 /** Show the launch dialog and follow the launch it starts. */
 export async function launchWithDialog(
   api: LauncherAPI,
-  model: WorkspacesModel,
+  model: IWorkspacesModel,
   initial?: ILaunched['values'],
   error?: unknown
 ): Promise<void> {

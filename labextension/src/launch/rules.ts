@@ -1,8 +1,30 @@
 /**
- * The launch form's state and its pure rules: which GPU choices the policy allows (and why
- * not), and the request the form sends. No DOM here.
+ * The launch form's values and its pure rules: which GPU choices the policy allows (and why
+ * not), the defaults the form fills in, the field an error is shown next to, and the request
+ * the form sends. No DOM and no requests here (unit-tested in test/rules.spec.ts).
  */
-import { IGpu, IGpuInventory, ILaunchRequest, IProfile } from './tokens';
+import { IGpu, IGpuInventory, ILaunchRequest, IProfile } from '../contract';
+
+/** The form fields a 400 answer's `field` may name (each is shown next to its input). */
+export type FormField =
+  'profile' | 'gpus' | 'datasets' | 'name' | 'cpus' | 'memory' | 'shm_size' | 'open_demo';
+
+/** The fields of `FormField`, for checking a server's answer. */
+export const FORM_FIELDS: ReadonlySet<string> = new Set<FormField & keyof ILaunchRequest>([
+  'profile',
+  'gpus',
+  'datasets',
+  'name',
+  'cpus',
+  'memory',
+  'shm_size',
+  'open_demo'
+]);
+
+/** Where the form shows an error whose answer names `field`: next to it, or at the top. */
+export function errorPlace(field: string | null): FormField | 'general' {
+  return field && FORM_FIELDS.has(field) ? (field as FormField) : 'general';
+}
 
 /** What the user filled in. */
 export interface IFormValues {
@@ -195,3 +217,42 @@ export function buildRequest(values: IFormValues): ILaunchRequest {
   return request;
 }
 
+/**
+ * The profile the form shows: the chosen one while the server still offers it, else the
+ * first built profile, else the first one ('' when there are none).
+ */
+export function chooseProfile(current: string, profiles: readonly IProfile[]): string {
+  if (profiles.some(p => p.name === current) || !profiles.length) {
+    return current;
+  }
+  return (profiles.find(p => p.built) ?? profiles[0]).name;
+}
+
+/**
+ * The GPUs asked for before the user chooses: one for a GPU profile when one may be had,
+ * none for a profile without a GPU vendor (a CPU profile).
+ */
+export function defaultGpus(
+  values: IFormValues,
+  profiles: readonly IProfile[] | null,
+  inventory: IGpuInventory | null
+): IFormValues {
+  const profile = profiles?.find(p => p.name === values.profile);
+  const wanted = profile?.gpu_vendor ? 1 : 0;
+  return {
+    ...values,
+    gpuMode: 'count',
+    gpuCount: Math.min(wanted, gpuLimit(inventory, profile).max)
+  };
+}
+
+/** Drop ticked GPUs the chosen profile cannot use. */
+export function fitGpusToProfile(
+  values: IFormValues,
+  profiles: readonly IProfile[] | null,
+  inventory: IGpuInventory | null
+): IFormValues {
+  const profile = profiles?.find(p => p.name === values.profile);
+  const usable = new Set(eligibleGpus(inventory, profile).map(g => g.uuid));
+  return { ...values, gpuIds: values.gpuIds.filter(u => usable.has(u)) };
+}

@@ -11,14 +11,15 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { LauncherAPI, errorMessage } from './api';
-import { EVENT_SCHEMA_ID, IN_FLIGHT, IProgressEvent, IWorkspace } from './tokens';
+import { EVENT_SCHEMA_ID, IN_FLIGHT, IProgressEvent, IWorkspace } from './contract';
+import { IWorkspacesModel } from './tokens';
 
 /** Poll intervals, in milliseconds. */
 const IDLE_INTERVAL = 10_000;
 const BUSY_INTERVAL = 1_000;
 const MAX_INTERVAL = 60_000;
 
-export class WorkspacesModel implements IDisposable {
+export class WorkspacesModel implements IWorkspacesModel {
   constructor(
     readonly api: LauncherAPI,
     private readonly _events: Event.IManager | null

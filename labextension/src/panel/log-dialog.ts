@@ -7,9 +7,9 @@ import { Message } from '@lumino/messaging';
 import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
-import { LauncherAPI, errorMessage } from './api';
-import { tagButtons } from './dialogs';
-import { IWorkspace } from './tokens';
+import { LauncherAPI, errorMessage } from '../api';
+import { IWorkspace } from '../contract';
+import { tagButtons } from '../dom';
 
 /** Lines fetched per refresh. */
 const TAIL = 500;

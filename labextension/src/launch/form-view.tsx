@@ -5,7 +5,10 @@
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { IDataset, IGpu, IGpuInventory, IProfile } from '../contract';
+import { formatMemory } from '../format';
 import {
+  FormField,
   IChoice,
   IFormValues,
   countChoice,
@@ -13,9 +16,7 @@ import {
   gpuChoice,
   gpuLimit,
   holderText
-} from './form';
-import { formatMemory } from './format';
-import { FormField, IDataset, IGpu, IGpuInventory, IProfile } from './tokens';
+} from './rules';
 
 /** Everything the view shows. */
 export interface IFormState {

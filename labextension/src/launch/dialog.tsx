@@ -7,21 +7,19 @@ import { Message } from '@lumino/messaging';
 import { Poll } from '@lumino/polling';
 import * as React from 'react';
 
-import { ApiError, LauncherAPI, errorMessage } from './api';
-import { IFormValues, buildRequest, eligibleGpus, emptyValues, gpuLimit } from './form';
-import { IFormState, LaunchFormView } from './launchform';
-import { FormField, ILaunchRequest, IWorkspace } from './tokens';
-
-const FORM_FIELDS: ReadonlySet<string> = new Set<FormField>([
-  'profile',
-  'gpus',
-  'datasets',
-  'name',
-  'cpus',
-  'memory',
-  'shm_size',
-  'open_demo'
-]);
+import { ApiError, LauncherAPI, errorMessage } from '../api';
+import { ILaunchRequest, IWorkspace } from '../contract';
+import { IFormState, LaunchFormView } from './form-view';
+import {
+  FormField,
+  IFormValues,
+  buildRequest,
+  chooseProfile,
+  defaultGpus,
+  emptyValues,
+  errorPlace,
+  fitGpusToProfile
+} from './rules';
 
 /** How often the dialog refreshes the GPU inventory and profiles, in milliseconds. */
 const REFRESH_INTERVAL = 5_000;
@@ -75,8 +73,7 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
   /** Show an API error next to the field it names, or at the top. */
   showError(error: unknown): void {
     const field = error instanceof ApiError ? error.field : null;
-    const key = field && FORM_FIELDS.has(field) ? (field as FormField) : 'general';
-    this._set({ errors: { [key]: errorMessage(error) } });
+    this._set({ errors: { [errorPlace(field)]: errorMessage(error) } });
   }
 
   dispose(): void {
@@ -119,29 +116,17 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
     this._set({ values, errors });
   };
 
-  /**
-   * Until the user chooses GPUs: one for a GPU profile when one may be had, none for a
-   * profile without a GPU vendor (a CPU profile).
-   */
+  /** Until the user chooses GPUs, the default GPUs of the chosen profile. */
   private _defaultGpus(values: IFormValues): IFormValues {
     if (this._touchedGpus) {
       return values;
     }
-    const { profiles, inventory } = this._state;
-    const profile = profiles?.find(p => p.name === values.profile);
-    const wanted = profile?.gpu_vendor ? 1 : 0;
-    return {
-      ...values,
-      gpuMode: 'count',
-      gpuCount: Math.min(wanted, gpuLimit(inventory, profile).max)
-    };
+    return defaultGpus(values, this._state.profiles, this._state.inventory);
   }
 
   /** Drop ticked GPUs the newly chosen profile cannot use. */
   private _fitGpusToProfile(values: IFormValues): IFormValues {
-    const profile = this._state.profiles?.find(p => p.name === values.profile);
-    const usable = new Set(eligibleGpus(this._state.inventory, profile).map(g => g.uuid));
-    return { ...values, gpuIds: values.gpuIds.filter(u => usable.has(u)) };
+    return fitGpusToProfile(values, this._state.profiles, this._state.inventory);
   }
 
   private async _load(): Promise<void> {
@@ -155,8 +140,9 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
           : Promise.resolve(this._state.datasets)
       ]);
       let values = this._state.values;
-      if (!profiles.some(p => p.name === values.profile) && profiles.length) {
-        values = { ...values, profile: (profiles.find(p => p.built) ?? profiles[0]).name };
+      const profile = chooseProfile(values.profile, profiles);
+      if (profile !== values.profile) {
+        values = { ...values, profile };
       }
       this._state = { ...this._state, profiles, inventory };
       this._set({ datasets, values: this._defaultGpus(values), loadError: null });

@@ -8,13 +8,13 @@ import { ProgressBar } from '@jupyterlab/statusbar';
 import { ISignal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { clampPercent } from './format';
-import { WorkspacesModel } from './model';
-import { IN_FLIGHT, IWorkspace } from './tokens';
+import { IN_FLIGHT, IWorkspace } from '../contract';
+import { clampPercent } from '../format';
+import { IWorkspacesModel } from '../tokens';
 
 export class LaunchStatus extends ReactWidget {
   constructor(
-    private readonly _model: WorkspacesModel,
+    private readonly _model: IWorkspacesModel,
     private readonly _onClick: () => void
   ) {
     super();
@@ -33,7 +33,7 @@ export class LaunchStatus extends ReactWidget {
   isActive = (): boolean => this.launches.length > 0;
 
   /** Emitted when `isActive` may have changed. */
-  get activeStateChanged(): ISignal<WorkspacesModel, void> {
+  get activeStateChanged(): ISignal<IWorkspacesModel, void> {
     return this._model.changed;
   }
 

@@ -17,14 +17,14 @@ import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { LauncherAPI, errorMessage } from './api';
-import { askSnapshotTag, confirmDelete } from './dialogs';
-import { clampPercent, shortUuid, since } from './format';
-import { gpuIcon } from './icons';
-import { showLogs } from './logs';
-import { WorkspacesModel } from './model';
-import { openWorkspace } from './progress';
-import { IN_FLIGHT, IWorkspace, PANEL_ID } from './tokens';
+import { LauncherAPI, errorMessage } from '../api';
+import { IN_FLIGHT, IWorkspace } from '../contract';
+import { clampPercent, shortUuid, since } from '../format';
+import { gpuIcon } from '../icons';
+import { openWorkspace } from '../open-workspace';
+import { IWorkspacesModel, PANEL_ID } from '../tokens';
+import { askSnapshotTag, confirmDelete } from './confirmations';
+import { showLogs } from './log-dialog';
 
 type Action = 'open' | 'stop' | 'start' | 'snapshot' | 'logs' | 'delete';
 
@@ -62,7 +62,7 @@ const ACTIONS: IActionSpec[] = [
 export class WorkspacesPanel extends ReactWidget {
   constructor(
     private readonly _api: LauncherAPI,
-    private readonly _model: WorkspacesModel,
+    private readonly _model: IWorkspacesModel,
     private readonly _onNew: () => void
   ) {
     super();
@@ -154,7 +154,7 @@ export class WorkspacesPanel extends ReactWidget {
 
   private _renderWorkspace(w: IWorkspace): JSX.Element {
     const busy = this._busy.has(w.id);
-    const started = (w as IWorkspace & { started?: string }).started ?? w.created;
+    const started = w.started ?? w.created;
     const age = since(started);
     return (
       <li key={w.id} className="wl-Workspace" data-testid={`wl-ws-${w.id}`} data-status={w.status}>

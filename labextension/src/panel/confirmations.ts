@@ -1,38 +1,11 @@
 /**
- * Small dialogs: delete confirmation (volumes kept unless asked), snapshot tag, and the
- * failure report of a launch (reason, log tail, Retry).
+ * The panel's confirmations: delete (volumes kept unless asked) and the snapshot tag.
  */
 import { Dialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { IWorkspace } from './tokens';
-
-/** Give a dialog's buttons (in order) `data-testid`s for browser tests. */
-export function tagButtons(dialog: Dialog<unknown>, ids: string[]): void {
-  const buttons = dialog.node.querySelectorAll('.jp-Dialog-button');
-  buttons.forEach((button, i) => {
-    if (ids[i]) {
-      button.setAttribute('data-testid', ids[i]);
-    }
-  });
-}
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: { className?: string; testid?: string; text?: string } = {}
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (props.className) {
-    node.className = props.className;
-  }
-  if (props.testid) {
-    node.setAttribute('data-testid', props.testid);
-  }
-  if (props.text !== undefined) {
-    node.textContent = props.text;
-  }
-  return node;
-}
+import { IWorkspace } from '../contract';
+import { element, tagButtons } from '../dom';
 
 /** The delete confirmation's body; its value is whether to purge the volumes. */
 class DeleteBody extends Widget implements Dialog.IBodyWidget<boolean> {
@@ -122,34 +95,4 @@ export async function askSnapshotTag(workspace: IWorkspace): Promise<string | nu
   tagButtons(dialog, ['wl-snapshot-cancel', 'wl-snapshot-confirm']);
   const result = await dialog.launch();
   return result.button.accept ? (result.value ?? '') : null;
-}
-
-/** Show why a launch failed, with its log tail; resolves to true when the user asks to retry. */
-export async function showFailure(workspace: IWorkspace): Promise<boolean> {
-  const body = element('div', { className: 'wl-Failure' });
-  body.appendChild(
-    element('p', {
-      className: 'wl-Error',
-      testid: 'wl-failure-reason',
-      text: workspace.error || workspace.message || 'The launch failed.'
-    })
-  );
-  body.appendChild(element('div', { className: 'wl-Muted', text: 'Last lines of its log:' }));
-  body.appendChild(
-    element('pre', {
-      className: 'wl-Log',
-      testid: 'wl-failure-log',
-      text: workspace.log_tail || '(the workspace wrote no log)'
-    })
-  );
-  const dialog = new Dialog({
-    title: `Workspace ${workspace.name} failed`,
-    body: new Widget({ node: body }),
-    buttons: [Dialog.cancelButton({ label: 'Close' }), Dialog.okButton({ label: 'Retry' })],
-    hasClose: true
-  });
-  dialog.addClass('wl-FailureDialog');
-  tagButtons(dialog, ['wl-failure-close', 'wl-retry']);
-  const result = await dialog.launch();
-  return result.button.accept;
 }

@@ -1,0 +1,164 @@
+/**
+ * The workspace_launcher REST API as the front end sees it: its roots, and one interface per
+ * schema of the OpenAPI document (workspace_launcher/openapi.json, the contract) plus the data
+ * of the launch progress events (workspace_launcher/event_schemas/workspace-progress/v1.yaml).
+ *
+ * tests/unit/test_contract.py reads the interfaces below and checks them against those
+ * documents: every property of a schema is declared here (with `?` when the schema does not
+ * require it) and nothing else is. Keep each property on one `name: type;` line.
+ */
+
+/** The REST API root, relative to the server's base URL. */
+export const API_ROOT = 'workspace-launcher/api';
+
+/**
+ * Where the host opens a workspace (`HEAD`: does it answer?), relative to the server's base
+ * URL. Workspaces are served on origins of their own, never the host's.
+ */
+export const OPEN_ROOT = 'workspace-launcher/open';
+
+/** The jupyter_events schema of launch progress events. */
+export const EVENT_SCHEMA_ID =
+  'https://events.jupyter.org/workspace_launcher/workspace-progress/v1';
+
+/** The phases of a workspace; `deleted` only appears in events. */
+export type WorkspaceStatus =
+  'pending' | 'building' | 'starting' | 'running' | 'paused' | 'stopped' | 'failed';
+
+/** Phases of a launch still in flight. */
+export const IN_FLIGHT: ReadonlySet<string> = new Set(['pending', 'building', 'starting']);
+
+/** `Error`: the body of every error answer. */
+export interface IErrorBody {
+  message: string;
+  reason?: string | null;
+  /** The request field the message is about (validation errors). */
+  field?: string | null;
+  log_tail?: string | null;
+}
+
+/** `Profile`: `GET profiles` items. */
+export interface IProfile {
+  name: string;
+  display_name: string;
+  framework: string;
+  cuda_version: string | null;
+  gpu_vendor: 'nvidia' | 'amd' | null;
+  description: string;
+  base_image?: string | null;
+  /** The image reference a launch uses now (null until the base image exists). */
+  image: string | null;
+  /** The base image's pinned digest, when pinned. */
+  pinned_digest: string | null;
+  /** Whether that image exists, so a launch starts without building. */
+  built: boolean;
+}
+
+/** `Gpu.held_by` items: a workspace holding a GPU; `name` is only given for the user's own. */
+export interface IGpuHolder {
+  id: string;
+  name?: string | null;
+  mine: boolean;
+}
+
+/** `Gpu`: one GPU of the host. */
+export interface IGpu {
+  index: number;
+  uuid: string;
+  name: string;
+  memory_mib: number;
+  vendor: 'nvidia' | 'amd';
+  device_paths?: string[];
+  held_by: IGpuHolder[];
+}
+
+/** `GpuInventory.policy`: the admin's GPU policy; limits of 0 mean no limit. */
+export interface IGpuPolicy {
+  allow_sharing: boolean;
+  max_gpus_per_workspace: number;
+  max_gpus_per_owner: number;
+}
+
+/** `GpuInventory`: `GET gpus`. */
+export interface IGpuInventory {
+  gpus: IGpu[];
+  policy: IGpuPolicy;
+  /** declared, nvml, nvidia-smi, rocm or none. */
+  source: string;
+}
+
+/** `Dataset`: `GET datasets` items. */
+export interface IDataset {
+  name: string;
+  description: string;
+  mount_path: string;
+}
+
+/** `Workspace`: a workspace, as `GET workspaces` shows it. */
+export interface IWorkspace {
+  id: string;
+  name: string;
+  owner?: string;
+  profile: string;
+  image?: string;
+  status: WorkspaceStatus;
+  progress: number;
+  message: string;
+  gpus: string[];
+  datasets: string[];
+  created: string;
+  /** Opens the workspace in a browser, through the host's handshake (a path on the host). */
+  url: string;
+  error: string | null;
+  log_tail: string | null;
+  /** When the container last started (ISO 8601), while it runs. */
+  started?: string | null;
+}
+
+/** `LaunchRequest`: the `POST workspaces` body. */
+export interface ILaunchRequest {
+  profile: string;
+  /** A number of GPUs (0: none; may be a string of digits), 'all', 'none', or GPU uuids. */
+  gpus?: number | string | string[];
+  datasets?: string[] | null;
+  name?: string | null;
+  cpus?: number | string | null;
+  memory?: string | number | null;
+  shm_size?: string | number | null;
+  open_demo?: boolean;
+  /** Launch one of the user's snapshots (the `image` a snapshot answer gave). */
+  snapshot?: string | null;
+  /** Set the frameworks' deterministic switches. */
+  deterministic?: boolean;
+  /** Exported as SEED and PYTHONHASHSEED when deterministic. */
+  seed?: number;
+  /** Extra environment variables, limited to the admin's allowed list. */
+  env?: Record<string, string> | null;
+}
+
+/** `Snapshot`: the answer of `POST workspaces/{id}/snapshot`. */
+export interface ISnapshot {
+  image: string;
+}
+
+/** The body of `POST workspaces/{id}/snapshot`. */
+export interface ISnapshotRequest {
+  /** Empty or null: the workspace's name and the time (UTC). */
+  tag?: string | null;
+}
+
+/** The answer of `GET workspaces/{id}/logs`. */
+export interface ILogs {
+  logs: string;
+}
+
+/** The data of a workspace-progress event (plus the `schema_id` of its emission). */
+export interface IProgressEvent {
+  schema_id: string;
+  workspace_id: string;
+  name: string;
+  owner?: string;
+  status: WorkspaceStatus | 'deleted';
+  progress: number;
+  message: string;
+}
