@@ -29,7 +29,7 @@ from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 
 from workspace_launcher.engine import spec as specs
-from workspace_launcher.engine.docker import published_port
+from workspace_launcher.engine.objects import Container
 from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.readiness import answers
 from workspace_launcher.workspaces.upstream import Upstream
@@ -58,7 +58,7 @@ async def bare_run(client: docker.DockerClient, image: str) -> float:
     )
     try:
         container.reload()
-        port = published_port(container.attrs)
+        port = Container.from_attrs(container.attrs).published_port
         await probe_until_ready(port, base_url, token)
         return time.perf_counter() - start
     finally:

@@ -71,13 +71,8 @@ import docker
 import psutil
 
 from workspace_launcher.engine import spec as specs
-from workspace_launcher.engine.docker import container_env, published_port
-from workspace_launcher.workspaces.upstream import (
-    ROUTES,
-    is_local_address,
-    network_address,
-    network_gateway,
-)
+from workspace_launcher.engine.objects import Container
+from workspace_launcher.workspaces.upstream import ROUTES, is_local_address
 
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parent.parent
@@ -567,8 +562,8 @@ async def run(args: argparse.Namespace) -> int:
         workspace = await launch(control, server, args.profile)
         workspace_id = workspace["id"]
         container = client.containers.list(filters={"label": f"{specs.MANAGED_LABEL}={workspace_id}"})[0]
-        port = published_port(container.attrs)
-        ws_token = container_env(container.attrs)["JUPYTER_TOKEN"]
+        port = Container.from_attrs(container.attrs).published_port
+        ws_token = Container.from_attrs(container.attrs).env["JUPYTER_TOKEN"]
         base = f"/workspace-launcher/workspaces/{workspace_id}/"  # the workspace's prefix
         own_origin = f"http://{workspace_id}.localhost:{server.port}"
         workspace_cookie = {"Cookie": f"workspace-launcher-session={await workspace_session(control, server, workspace_id)}",
@@ -581,8 +576,8 @@ async def run(args: argparse.Namespace) -> int:
             if cookie is None:
                 raise RuntimeError("the host server set no login cookie")
         login = {"Cookie": f"{cookie.key}={cookie.value}"}
-        address = network_address(container.attrs)
-        if not address or not is_local_address(network_gateway(container.attrs) or ""):
+        address = Container.from_attrs(container.attrs).address
+        if not address or not is_local_address(Container.from_attrs(container.attrs).gateway or ""):
             raise RuntimeError("this host is not on the workspace network; the direct baseline needs it")
         ws_auth = {"Authorization": f"token {ws_token}"}
         direct = Path_("direct", "direct to the container (its network address)",

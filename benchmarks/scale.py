@@ -57,7 +57,7 @@ from proxy import (  # noqa: E402  (shared benchmark helpers)
 )
 
 from workspace_launcher.engine import spec as specs  # noqa: E402
-from workspace_launcher.engine.docker import published_port  # noqa: E402
+from workspace_launcher.engine.objects import Container  # noqa: E402
 from workspace_launcher.workspaces.readiness import answers  # noqa: E402
 from workspace_launcher.workspaces.upstream import Upstream  # noqa: E402
 
@@ -128,7 +128,7 @@ async def bare_runs(client: docker.DockerClient, image: str, count: int) -> tupl
             labels={"workspace-launcher.bench": "scale-bare"}, user="1000",
         )
         await asyncio.to_thread(container.reload)
-        upstream = Upstream("127.0.0.1", published_port(container.attrs), base_url, token)
+        upstream = Upstream("127.0.0.1", Container.from_attrs(container.attrs).published_port, base_url, token)
         probe = AsyncHTTPClient()
         while not await answers(probe, upstream):
             await asyncio.sleep(0.05)

@@ -64,3 +64,13 @@ class LaunchFailed(LauncherError):
 
 class ConfigError(LauncherError):
     """An admin setting is invalid; raised at start-up with how to fix it."""
+
+
+class EngineRefused(LauncherError):
+    """The container engine refused an operation. A 404 or 409 from it means the workspace's
+    container went away or changed state while the request ran (a failed launch's clean-up,
+    another server, the culler): a state conflict, answered as such; anything else is a 500."""
+
+    def __init__(self, message: str, *, engine_status: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = engine_status if engine_status in (404, 409) else 500

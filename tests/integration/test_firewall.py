@@ -143,7 +143,8 @@ def wait_http(url: str, timeout: float = 20.0) -> requests.Response:
 def protected(docker_client):
     """The real workspace network, its rules installed as a launch installs them."""
     backend = DockerBackend(DockerEngine())
-    attrs = run(backend.ensure_network())
+    run(backend.ensure_network())
+    attrs = docker_client.api.inspect_network(specs.NETWORK_NAME)
     policy = fw.policy_for(backend.network, attrs, resolv_conf=fw.read_resolv_conf(), is_host_address=fw.is_host_address)
     yield backend, attrs, policy
     backend.engine.close()
@@ -213,7 +214,6 @@ def test_ensure_network_installs_the_rules_once(protected):
 def test_doctor_and_the_cli_see_the_rules_in_place(protected, session_config):
     from click.testing import CliRunner
 
-    from workspace_launcher.admin import cli_network  # noqa: F401  (registers `network` on the CLI)
     from workspace_launcher.admin.cli import main
     from workspace_launcher.admin.doctor import OK, evaluate, gather_facts
     from workspace_launcher.workspaces.manager import WorkspaceManager

@@ -13,11 +13,11 @@ import pytest
 import requests
 
 from workspace_launcher.engine import spec as specs
-from workspace_launcher.engine.docker import container_env, published_port
+from workspace_launcher.engine.objects import Container
 from workspace_launcher.errors import GpuRuntimeMissing, InvalidRequest, LaunchFailed
 from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.model import Status
-from workspace_launcher.workspaces.upstream import RouteChooser, is_local_address, network_gateway
+from workspace_launcher.workspaces.upstream import RouteChooser, is_local_address
 from workspace_launcher.workspaces.validation import owner_slug
 
 from .conftest import make_config
@@ -83,12 +83,12 @@ def test_container_security_settings(running, docker_client):
     assert host["SecurityOpt"] == ["no-new-privileges:true"]
     assert host["Privileged"] is False
     assert host["NetworkMode"] == specs.NETWORK_NAME
-    if is_local_address(network_gateway(attrs)):  # the host is on the network: nothing published
+    if is_local_address(Container.from_attrs(attrs).gateway):  # the host is on the network: nothing published
         assert not host["PortBindings"] and not attrs["NetworkSettings"]["Ports"].get("8888/tcp")
     else:  # e.g. a rootless engine: published, on loopback only
         assert all(b["HostIp"] == "127.0.0.1" for b in attrs["NetworkSettings"]["Ports"]["8888/tcp"])
     assert not any("docker.sock" in (m.get("Source") or "") for m in attrs["Mounts"])
-    token = container_env(attrs)["JUPYTER_TOKEN"]
+    token = Container.from_attrs(attrs).env["JUPYTER_TOKEN"]
     assert len(token) >= 32
     assert not any(token in value for value in attrs["Config"]["Labels"].values())
     image = docker_client.api.inspect_image(attrs["Image"])
@@ -103,7 +103,7 @@ def test_container_security_settings(running, docker_client):
 
 
 def on_workspace_network(attrs) -> None:
-    if not is_local_address(network_gateway(attrs)):
+    if not is_local_address(Container.from_attrs(attrs).gateway):
         pytest.skip("this host is not on the workspace network (rootless engine?): it uses published ports")
 
 
@@ -128,7 +128,7 @@ def test_each_upstream_route_reaches_the_workspace(running, docker_client):
     assert requests.get(url, headers={"Authorization": f"token {upstream.token}"}, timeout=5).status_code == 200
     # A host server set to published ports still reaches it (it has none): by the network.
     chooser = RouteChooser("published-port", logging.getLogger("wltest"))
-    assert chooser.upstream(attrs, base_url=upstream.base_url, token=upstream.token) == upstream
+    assert chooser.upstream(Container.from_attrs(attrs), base_url=upstream.base_url, token=upstream.token) == upstream
 
 
 def test_the_published_port_route(session_config, minimal_image, test_owner, docker_client):
@@ -142,7 +142,7 @@ def test_the_published_port_route(session_config, minimal_image, test_owner, doc
         bindings = attrs["NetworkSettings"]["Ports"]["8888/tcp"]
         assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
         upstream = run(manager.connection(owner=test_owner, workspace_id=workspace.id))
-        assert (upstream.host, upstream.port) == ("127.0.0.1", published_port(attrs))
+        assert (upstream.host, upstream.port) == ("127.0.0.1", Container.from_attrs(attrs).published_port)
         url = str(upstream.url(upstream.base_url + "api/status"))
         assert requests.get(url, headers={"Authorization": f"token {upstream.token}"}, timeout=5).status_code == 200
         # What the network route avoids: the engine accepts forwarded traffic to a published port
@@ -334,7 +334,7 @@ def test_two_gpu_request_creates_a_device_request_for_exactly_those_uuids(datase
             gpus = await manager._reserve_gpus(req)
             await manager._ensure_volumes(req)
             spec = manager._workspace_spec(req, minimal_image.tag, gpus, publish_port=False)
-            return await manager.backend.create(specs.container_spec(spec))
+            return await manager.backend.create(spec)
 
     first = run(create(busy))  # created: holds GPU-fake-0 until removed
     second = run(create(request))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+
 from workspace_launcher.admin.doctor import FAIL, OK, WARN, HostFacts, evaluate
+from workspace_launcher.engine.docker import nvidia_runtime_source
+from workspace_launcher.engine.objects import EngineFacts
 from workspace_launcher.gpus.model import Gpu
 
 H100 = Gpu(index=0, uuid="GPU-1", name="H100", memory_mib=81559, vendor="nvidia")
 MI300 = Gpu(index=0, uuid="amd-renderD128", name="MI300X", memory_mib=0, vendor="amd", device_paths=("/dev/dri/renderD128",))
-HEALTHY = dict(engine_version={"Version": "20.10.24", "ApiVersion": "1.41"}, disk_free_bytes=100 * 1024**3)
+HEALTHY = dict(engine=EngineFacts(version="20.10.24", api_version="1.41"), disk_free_bytes=100 * 1024**3)
 
 
 def levels(facts: HostFacts) -> dict[str, str]:
@@ -34,7 +38,7 @@ def test_nvidia_gpus_without_runtime_fail_and_name_the_toolkit():
 
 
 def test_nvidia_runtime_registered_in_the_engine():
-    facts = HostFacts(**HEALTHY, gpus=[H100], engine_info={"Runtimes": {"nvidia": {}, "runc": {}}})
+    facts = HostFacts(**{**HEALTHY, "engine": EngineFacts(nvidia_runtime="runtime nvidia")}, gpus=[H100])
     assert levels(facts)["nvidia runtime"] == OK
 
 
@@ -44,11 +48,11 @@ def test_amd_needs_kfd():
 
 
 def test_missing_base_image_and_low_disk():
-    facts = HostFacts(engine_version={}, base_images={"workspace-launcher/base:bookworm": False}, disk_free_bytes=2 * 1024**3)
+    facts = HostFacts(base_images={"workspace-launcher/base:bookworm": False}, disk_free_bytes=2 * 1024**3)
     checks = {c.name: c for c in evaluate(facts)}
     assert checks["base image"].level == FAIL and "bootstrap-base" in checks["base image"].fix
     assert checks["disk"].level == FAIL
-    assert levels(HostFacts(engine_version={}, disk_free_bytes=10 * 1024**3))["disk"] == WARN
+    assert levels(HostFacts(disk_free_bytes=10 * 1024**3))["disk"] == WARN
 
 
 def route(**facts) -> tuple[str, str, str]:
@@ -72,3 +76,17 @@ def test_route_through_published_ports():
     level, _, fix = route(upstream_route="published-port", network_gateway="172.18.0.1", gateway_is_local=True)
     assert level == WARN and "'auto'" in fix  # works, but opens what auto would keep closed
     assert route(upstream_route="published-port")[0] == OK  # no network yet: nothing to say
+
+
+def test_doctor_accepts_the_cdi_specs_that_launches_accept(tmp_path, monkeypatch):
+    """One rule for both: an engine with no nvidia runtime and no hook, but the toolkit's CDI
+    specs, can start GPU workspaces, and doctor says so (it used to report no runtime)."""
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no toolkit hook on PATH
+    patterns = (str(tmp_path / "nvidia*.yaml"),)
+    assert nvidia_runtime_source({"Runtimes": {"runc": {}}}, cdi_patterns=patterns) is None
+    (tmp_path / "nvidia.yaml").write_text("cdiVersion: 0.5.0\n")
+    source = nvidia_runtime_source({"Runtimes": {"runc": {}}}, cdi_patterns=patterns)
+    assert source == f"CDI {tmp_path / 'nvidia.yaml'}"
+    facts = HostFacts(**{**HEALTHY, "engine": EngineFacts(nvidia_runtime=source)}, gpus=[H100])
+    assert levels(facts)["nvidia runtime"] == OK
+    assert levels(HostFacts(**HEALTHY, gpus=[H100]))["nvidia runtime"] == FAIL

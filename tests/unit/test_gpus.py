@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import fcntl
 import json
 import multiprocessing
 import os
 import stat
+import subprocess
 import sys
+import threading
+import time
 import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -411,6 +417,194 @@ def test_unusable_lock_path_is_a_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="GpuAllocator.lock_path"):
         asyncio.run(take())
+
+
+def test_a_lock_path_that_cannot_be_opened_is_a_config_error(tmp_path: Path) -> None:
+    # Here the lock file itself fails to open (the lock's own error), not its directory.
+    (tmp_path / "a-dir").mkdir()
+    lock_path = tmp_path / "a-dir"
+    allocator = make_allocator(lock_path)
+
+    async def take() -> None:
+        async with allocator.reservation_lock():
+            pass
+
+    with pytest.raises(ConfigError) as info:
+        asyncio.run(take())
+    assert info.value.message.startswith(f"cannot take the GPU reservation lock {lock_path}: ")
+    assert info.value.message.endswith("; make it writable by every account running a host server (chmod 666) "
+                                       "or set GpuAllocator.lock_path")
+    assert isinstance(info.value.__cause__, OSError)
+
+
+_HOLDER = """
+import fcntl, sys
+with open(sys.argv[1], "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+@contextlib.contextmanager
+def _held_by_another_process(lock_path: Path) -> Iterator[Callable[[], None]]:
+    """Hold the flock on lock_path in a child process; yields a function that releases it."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    child = subprocess.Popen([sys.executable, "-c", _HOLDER, str(lock_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "held\n"
+
+        def release() -> None:
+            if child.poll() is None:
+                child.stdin.write("\n")
+                child.stdin.flush()
+                child.wait(timeout=10)
+
+        yield release
+    finally:
+        child.kill()
+        child.communicate(timeout=10)
+
+
+def _is_free(lock_path: Path) -> bool:
+    with open(lock_path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return True
+
+
+def test_lock_timeout_message_names_the_lock_and_the_wait(tmp_path: Path) -> None:
+    lock_path = tmp_path / "l"
+    waiter = make_allocator(lock_path, lock_timeout=0.3)
+
+    async def wait() -> None:
+        async with waiter.reservation_lock():
+            pass
+
+    with _held_by_another_process(lock_path):
+        started = time.monotonic()
+        with pytest.raises(Conflict) as info:
+            asyncio.run(wait())
+        waited = time.monotonic() - started
+    assert info.value.message == (f"another launch has held the GPU reservation lock {lock_path} for over 0.3 s; "
+                                  "try again shortly")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert 0.3 <= waited < 5
+
+
+@pytest.mark.parametrize("lock_timeout", [0, -1])
+def test_a_timeout_of_zero_or_less_tries_once(tmp_path: Path, lock_timeout: float) -> None:
+    lock_path = tmp_path / "l"
+    waiter = make_allocator(lock_path, lock_timeout=lock_timeout)
+
+    async def wait() -> None:
+        async with waiter.reservation_lock():
+            pass
+
+    with _held_by_another_process(lock_path), pytest.raises(Conflict, match="held the GPU reservation lock"):
+        asyncio.run(asyncio.wait_for(wait(), 5))
+
+
+def test_waiting_for_another_process_keeps_the_event_loop_running(tmp_path: Path) -> None:
+    lock_path = tmp_path / "l"
+    allocator = make_allocator(lock_path, lock_timeout=30)
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def wait(release: Callable[[], None]) -> None:
+        taken, done = asyncio.Event(), asyncio.Event()
+
+        async def take() -> None:
+            async with allocator.reservation_lock():
+                taken.set()
+                await done.wait()
+
+        ticking = asyncio.create_task(ticker())
+        waiting = asyncio.create_task(take())
+        await asyncio.sleep(0.6)
+        assert not taken.is_set()  # the other process still holds it
+        release()
+        await asyncio.wait_for(taken.wait(), 10)
+        assert not _is_free(lock_path)  # the waiter got it once the other process let go
+        done.set()
+        await waiting
+        ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
+
+    with _held_by_another_process(lock_path) as release:
+        asyncio.run(wait(release))
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert len(ticks) > 20 and max(gaps) < 0.3, f"the event loop stalled for {max(gaps):.2f} s"
+
+
+def test_a_cancelled_wait_leaves_the_lock_free(tmp_path: Path) -> None:
+    lock_path = tmp_path / "l"
+    allocator = make_allocator(lock_path, lock_timeout=30)
+
+    async def wait_then_cancel(release: Callable[[], None]) -> None:
+        async def take() -> None:
+            async with allocator.reservation_lock():
+                pass
+
+        waiting = asyncio.create_task(take())
+        await asyncio.sleep(0.2)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        release()
+        async with allocator.reservation_lock():  # neither the asyncio lock nor the file lock leaked
+            assert not _is_free(lock_path)
+        assert _is_free(lock_path)
+
+    with _held_by_another_process(lock_path) as release:
+        asyncio.run(asyncio.wait_for(wait_then_cancel(release), 20))
+
+
+def test_the_lock_does_not_queue_behind_a_busy_default_executor(tmp_path: Path) -> None:
+    # Engine calls run on the loop's default executor; a long one must not hold up the lock.
+    allocator = make_allocator(tmp_path / "l", lock_timeout=5)
+
+    async def take() -> None:
+        async with allocator.reservation_lock():
+            pass
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1))
+        gate = threading.Event()
+        busy = loop.run_in_executor(None, gate.wait)
+        try:
+            await asyncio.wait_for(take(), 5)
+        finally:
+            gate.set()
+            await busy
+
+    asyncio.run(main())
+
+
+def test_the_lock_is_taken_again_from_other_event_loops_and_threads(tmp_path: Path) -> None:
+    lock_path = tmp_path / "l"
+    allocator = make_allocator(lock_path, lock_timeout=5)
+
+    async def take() -> None:
+        async with allocator.reservation_lock():
+            assert not _is_free(lock_path)
+        assert _is_free(lock_path)
+
+    asyncio.run(take())
+    asyncio.run(take())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, take()).result(timeout=10)
+    asyncio.run(take())
 
 
 # -- concurrent reservations ------------------------------------------------------------------

@@ -13,11 +13,11 @@ from docker.errors import ImageNotFound
 from traitlets.config import Config
 
 from workspace_launcher.catalog.profiles import Profile
+from workspace_launcher.engine.build import explain_build_error
 from workspace_launcher.engine.docker import DockerEngine
 from workspace_launcher.errors import ConfigError, ImageBuildError
 from workspace_launcher.images import bootstrap
 from workspace_launcher.images import builder as images
-from workspace_launcher.images.build_stream import explain_build_error
 from workspace_launcher.images.builder import (
     LABEL_HASH,
     BaseImageMissing,

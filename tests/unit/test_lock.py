@@ -94,10 +94,10 @@ def test_pull_reference_and_mirror(ref, mirror, expected):
 
 def test_repo_digest_matches_the_repository_or_its_mirror():
     info = {"Id": ID1, "RepoDigests": [f"other/x@{D2}", f"{REG}/library/debian@{D1}"]}
-    assert registry.repo_digest(info, "debian:bookworm", REG) == f"debian@{D1}"
-    assert registry.repo_digest(info, "debian:bookworm", "") is None
-    assert registry.repo_digest(info, "other/x:1", "") == f"other/x@{D2}"
-    assert registry.repo_digest({"Id": ID1}, "debian", REG) is None
+    assert registry.repo_digest(info["RepoDigests"], "debian:bookworm", REG) == f"debian@{D1}"
+    assert registry.repo_digest(info["RepoDigests"], "debian:bookworm", "") is None
+    assert registry.repo_digest(info["RepoDigests"], "other/x:1", "") == f"other/x@{D2}"
+    assert registry.repo_digest([], "debian", REG) is None
 
 
 # -- the lock file -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from workspace_launcher.engine import spec as specs
+from workspace_launcher.engine.objects import Container
 from workspace_launcher.gpus.model import Gpu
 from workspace_launcher.workspaces.model import Status, workspace_from_container
 
@@ -129,10 +130,11 @@ def test_network_disables_inter_container_traffic():
 
 
 def test_snapshot_config_overwrites_the_token_and_blanks_workspace_labels():
-    config = {"Env": ["JUPYTER_TOKEN=s3cret-token", "PATH=/opt/venv/bin:/usr/bin", "WORKSPACE_ID=0123456789ab"]}
     container_labels = specs.container_spec(make_spec())["labels"]
-    labels = specs.snapshot_labels(container_labels, created="now")
-    conf = specs.snapshot_config(config, labels, token_placeholder="fresh")
+    env = ["JUPYTER_TOKEN=s3cret-token", "PATH=/opt/venv/bin:/usr/bin", "WORKSPACE_ID=0123456789ab"]
+    container = Container.from_attrs({"Id": "c" * 64, "Config": {"Env": env, "Labels": container_labels}})
+    labels = specs.snapshot_labels(container.labels, created="now")
+    conf = specs.snapshot_config(container, labels, token_placeholder="fresh")
     assert "JUPYTER_TOKEN=fresh" in conf["Env"]
     assert not any("s3cret-token" in e for e in conf["Env"])
     assert "PATH=/opt/venv/bin:/usr/bin" in conf["Env"]
@@ -146,11 +148,13 @@ def test_snapshot_config_overwrites_the_token_and_blanks_workspace_labels():
 NOW = 1_800_000_000.0
 
 
-def _container(workspace_id: str, status: str, gpus: str, *, deadline: float = NOW + 60, **state) -> dict:
-    labels = {specs.MANAGED_LABEL: workspace_id, "workspace-launcher.gpus": gpus,
-              "workspace-launcher.launch-deadline": f"{deadline:.0f}"}
-    return {"Id": "c" * 64, "Created": "2027-01-15T08:00:00.123456789Z", "Config": {"Labels": labels},
-            "State": {"Status": status, **state}, "HostConfig": {"Memory": 256 * 1024**2}}
+def _container(workspace_id: str, status: str, gpus: str, *, deadline: float | None = NOW + 60, **state) -> Container:
+    """A workspace container as the engine describes it (``deadline`` None: no deadline label)."""
+    labels = {specs.MANAGED_LABEL: workspace_id, "workspace-launcher.gpus": gpus}
+    if deadline is not None:
+        labels["workspace-launcher.launch-deadline"] = f"{deadline:.0f}"
+    return Container.from_attrs({"Id": "c" * 64, "Created": "2027-01-15T08:00:00.123456789Z", "Config": {"Labels": labels},
+                                 "State": {"Status": status, **state}, "HostConfig": {"Memory": 256 * 1024**2}})
 
 
 def test_gpus_held_counts_running_starting_and_paused_but_not_stopped():
@@ -182,8 +186,7 @@ def test_a_created_container_past_its_launch_deadline_is_abandoned_and_frees_its
 
 
 def test_without_a_deadline_label_the_creation_time_plus_a_grace_counts():
-    container = _container("b" * 12, "created", "GPU-3")
-    del container["Config"]["Labels"]["workspace-launcher.launch-deadline"]
+    container = _container("b" * 12, "created", "GPU-3", deadline=None)
     created = datetime(2027, 1, 15, 8, 0, 0, tzinfo=timezone.utc).timestamp()
     assert not specs.launch_abandoned(container, now=created + specs.DEFAULT_LAUNCH_GRACE - 1)
     assert specs.launch_abandoned(container, now=created + specs.DEFAULT_LAUNCH_GRACE + 1)

@@ -7,42 +7,37 @@ import logging
 
 import pytest
 
-from workspace_launcher.engine.docker import published_port
+from workspace_launcher.engine.objects import Container, network_gateway_of
 from workspace_launcher.proxy.rules import rewrite_location
-from workspace_launcher.workspaces.upstream import (
-    RouteChooser,
-    Upstream,
-    is_local_address,
-    network_address,
-    network_gateway,
-)
+from workspace_launcher.workspaces.upstream import RouteChooser, Upstream, is_local_address
 
 LOG = logging.getLogger("wltest")
 PREFIX = "/workspace-launcher/workspaces/abc123/"
 
 
 def attrs(address: str | None = "172.18.0.5", port: str | None = "32801", network: str = "workspace-launcher",
-          gateway: str = "192.0.2.1") -> dict:
-    """A container's attrs; the default gateway (TEST-NET-1) is on no interface of this host."""
+          gateway: str = "192.0.2.1") -> Container:
+    """A container as the engine describes it; the default gateway (TEST-NET-1) is on no
+    interface of this host."""
     networks = {network: {"IPAddress": address or "", "Gateway": gateway}}
     ports = {"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": port}] if port else None}
-    return {"NetworkSettings": {"Networks": networks, "Ports": ports}}
+    return Container.from_attrs({"NetworkSettings": {"Networks": networks, "Ports": ports}})
 
 
-def choose(route: str, container: dict) -> Upstream | None:
+def choose(route: str, container: Container) -> Upstream | None:
     return RouteChooser(route, LOG).upstream(container, base_url=PREFIX, token="t")
 
 
 def test_network_address_and_gateway_only_on_the_workspace_network():
-    assert network_address(attrs()) == "172.18.0.5"
-    assert network_gateway(attrs()) == "192.0.2.1"
-    assert network_address(attrs(network="bridge")) is None
-    assert network_gateway(attrs(network="bridge")) is None
-    assert network_address(attrs(address=None)) is None  # stopped: attached, no address
-    assert network_address({}) is None
+    assert attrs().address == "172.18.0.5"
+    assert attrs().gateway == "192.0.2.1"
+    assert attrs(network="bridge").address is None
+    assert attrs(network="bridge").gateway is None
+    assert attrs(address=None).address is None  # stopped: attached, no address
+    assert Container.from_attrs({}).address is None
     # The network's own attrs (from the engine's network inspect): its IPv4 pool's gateway.
     ipam = {"IPAM": {"Config": [{"Subnet": "fd00::/64", "Gateway": "fd00::1"}, {"Subnet": "172.18.0.0/16", "Gateway": "172.18.0.1"}]}}
-    assert network_gateway(ipam) == "172.18.0.1"
+    assert network_gateway_of(ipam) == "172.18.0.1"
 
 
 LOOPBACK = Upstream("127.0.0.1", 32801, PREFIX, "t")
@@ -114,6 +109,6 @@ def test_only_a_loopback_port_counts_as_published():
     def ports(host_ip: str) -> dict:
         return {"NetworkSettings": {"Ports": {"8888/tcp": [{"HostIp": host_ip, "HostPort": "32801"}]}}}
 
-    assert published_port(ports("127.0.0.1")) == 32801
-    assert published_port(ports("0.0.0.0")) is None  # never used, even if someone published it so
-    assert published_port({"NetworkSettings": {"Ports": {"8888/tcp": None}}}) is None
+    assert Container.from_attrs(ports("127.0.0.1")).published_port == 32801
+    assert Container.from_attrs(ports("0.0.0.0")).published_port is None  # never used, even if someone published it so
+    assert Container.from_attrs({"NetworkSettings": {"Ports": {"8888/tcp": None}}}).published_port is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import escapism
 import pytest
 
 from workspace_launcher.errors import InvalidRequest
@@ -54,6 +55,59 @@ def test_owner_slug_is_safe_and_injective():
         assert all(c.isdigit() or c.islower() or c == "-" for c in slug)
     with pytest.raises(InvalidRequest):
         owner_slug("")
+
+
+# Slugs name existing volumes (workspace-launcher-models-<slug>) and snapshot repositories, so
+# these exact strings must never change: a new slug would orphan an owner's models and snapshots.
+@pytest.mark.parametrize(
+    "owner,slug",
+    [
+        ("alice", "alice"),
+        ("bob42", "bob42"),
+        ("0", "0"),
+        ("a.b", "a-2eb"),
+        ("a-b", "a-2db"),
+        ("a_b", "a-5fb"),
+        ("first.last", "first-2elast"),
+        ("-", "-2d"),
+        ("Alice", "-41lice"),
+        ("ALICE", "-41-4c-49-43-45"),
+        ("jo@x.org", "jo-40x-2eorg"),
+        ("Jo.Smith@Example.COM", "-4ao-2e-53mith-40-45xample-2e-43-4f-4d"),
+        ("domain\\user", "domain-5cuser"),
+        ("a b", "a-20b"),
+        ("a/b", "a-2fb"),
+        ("../x", "-2e-2e-2fx"),
+        ("%41", "-2541"),
+        ("a+b", "a-2bb"),
+        ("~", "-7e"),
+        # Non-ASCII: each UTF-8 byte, lowercase hex; look-alikes of safe characters are escaped.
+        ("é", "-c3-a9"),
+        ("José", "-4aos-c3-a9"),
+        ("ß", "-c3-9f"),
+        ("日本", "-e6-97-a5-e6-9c-ac"),
+        ("🙂", "-f0-9f-99-82"),
+        ("ａ", "-ef-bd-81"),  # fullwidth a
+        ("²", "-c2-b2"),  # a digit to str.isdigit(), not to the slug
+        # Control characters: always two hex digits.
+        ("\t", "-09"),
+        ("x\x00y", "x-00y"),
+        ("a\n", "a-0a"),
+        # No truncation.
+        ("a" * 100, "a" * 100),
+        ("é" * 20, "-c3-a9" * 20),
+    ],
+)
+def test_owner_slugs_of_existing_owners_never_change(owner, slug):
+    assert owner_slug(owner) == slug
+    # Reversible, hence injective: two owners never share a model volume.
+    assert escapism.unescape(slug, escape_char="-") == owner
+
+
+def test_owner_slug_of_a_lone_surrogate_is_an_encoding_error():
+    # Today's behaviour, pinned so that a change is deliberate: not UTF-8, so there is no slug.
+    with pytest.raises(UnicodeEncodeError):
+        owner_slug("a\ud800")
 
 
 @pytest.mark.parametrize(

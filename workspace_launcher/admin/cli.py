@@ -1,13 +1,10 @@
-"""The admin and power-user command line: `workspace-launcher ...`.
-
-It reads the same settings as the server extension (jupyter_server_config.py/.json in the
-Jupyter config path, plus --config FILE), so what an admin configures once applies to both.
-"""
+"""The admin and power-user command line: `workspace-launcher ...` (its configuration: see
+:mod:`workspace_launcher.admin.cli_support`). The ``models`` and ``network`` groups live in
+their own modules and are added here."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import getpass
 import json
 import os
@@ -16,82 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from jupyter_core.paths import jupyter_config_path
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from traitlets.config import Config
-from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
 from workspace_launcher import __version__
-from workspace_launcher.errors import InvalidRequest, LauncherError
+from workspace_launcher.admin.cli_models import models
+from workspace_launcher.admin.cli_network import network
+from workspace_launcher.admin.cli_support import Context, console, handles_errors, load_config, open_link, out  # noqa: F401  (load_config, open_link: the CLI's API)
+from workspace_launcher.errors import InvalidRequest
 from workspace_launcher.workspaces.model import ProgressEvent
-
-console = Console(stderr=True)
-out = Console()
-
-
-def open_link(workspace_id: str) -> str:
-    """Where a browser opens a workspace: the handshake URL of a running Jupyter server here
-    (it checks the login, then sends the browser to the workspace's own origin)."""
-    from jupyter_server.serverapp import list_running_servers
-
-    from workspace_launcher.proxy.origins import open_url
-
-    for server in list_running_servers():
-        return server["url"].rstrip("/") + open_url("/", workspace_id)
-    return f"{open_url('/', workspace_id)} on your Jupyter server (or from JupyterLab's GPU Workspaces panel)"
-
-
-def load_config(extra_file: str | None) -> Config:
-    """The server's configuration: every jupyter_server_config file, lowest priority first."""
-    config = Config()
-    for directory in reversed(jupyter_config_path()):
-        for loader in (JSONFileConfigLoader, PyFileConfigLoader):
-            suffix = ".json" if loader is JSONFileConfigLoader else ".py"
-            path = Path(directory) / f"jupyter_server_config{suffix}"
-            if path.is_file():
-                config.merge(loader(path.name, str(path.parent)).load_config())
-    if extra_file:
-        path = Path(extra_file).resolve()
-        loader = JSONFileConfigLoader if path.suffix == ".json" else PyFileConfigLoader
-        config.merge(loader(path.name, str(path.parent)).load_config())
-    return config
-
-
-class Context:
-    def __init__(self, config_file: str | None, owner: str) -> None:
-        self.config_file = config_file
-        self.owner = owner
-        self._manager = None
-
-    @property
-    def manager(self):
-        if self._manager is None:
-            from workspace_launcher.workspaces.manager import WorkspaceManager
-
-            self._manager = WorkspaceManager(config=load_config(self.config_file))
-        return self._manager
-
-
-def handles_errors(fn: Callable) -> Callable:
-    """Launcher errors become one clear line on stderr and a non-zero exit, not a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InvalidRequest as e:
-            console.print(f"[red]error:[/red] {e.message}", highlight=False)
-            sys.exit(2)
-        except LauncherError as e:
-            console.print(f"[red]error:[/red] {e.message}", highlight=False)
-            if e.log_tail:
-                console.print("[dim]--- log tail ---[/dim]")
-                console.print(e.log_tail, markup=False, highlight=False)
-            sys.exit(1)
-
-    return wrapper
 
 
 @click.group()
@@ -400,10 +330,8 @@ def snapshot_command(obj: Context, workspace_id: str, tag: str | None) -> None:
     out.print(asyncio.run(obj.manager.snapshot(owner=obj.owner, workspace_id=workspace_id, tag=tag)))
 
 
-from workspace_launcher.admin import (
-    cli_models,  # noqa: E402,F401  (registers the `models` group on main)
-    cli_network,  # noqa: E402,F401  (registers the `network` group on main)
-)
+main.add_command(models)
+main.add_command(network)
 
 if __name__ == "__main__":  # pragma: no cover
     # Run as `python -m`, this file is __main__: use the package's group, which has every command.

@@ -12,10 +12,10 @@ import json
 import click
 from rich.table import Table
 
-from workspace_launcher.admin.cli import Context, handles_errors, main, out
+from workspace_launcher.admin.cli_support import Context, handles_errors, out
 
 
-@main.group()
+@click.group()
 def models() -> None:
     """Model volumes (/models in every workspace of an owner)."""
 

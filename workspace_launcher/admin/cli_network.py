@@ -12,9 +12,8 @@ import asyncio
 import sys
 
 import click
-from docker.errors import NotFound
 
-from workspace_launcher.admin.cli import Context, console, handles_errors, main, out
+from workspace_launcher.admin.cli_support import Context, console, handles_errors, out
 from workspace_launcher.engine.docker import DockerBackend
 from workspace_launcher.engine.firewall import (
     Firewall,
@@ -31,7 +30,7 @@ from workspace_launcher.engine.firewall import is_host_address as _is_host_addre
 from workspace_launcher.engine.spec import NETWORK_NAME
 
 
-@main.group()
+@click.group()
 def network() -> None:
     """The workspace network and its firewall rules (what workspaces may reach)."""
 
@@ -52,7 +51,7 @@ def protect_command(obj: Context) -> None:
     """Make the workspace network if missing and install (or refresh) its rules. Needs root."""
     backend = _backend(obj)
     attrs = asyncio.run(backend.create_network())
-    outcome = protect(backend.network, attrs, engine_url=str(backend.engine.api.base_url), firewall=backend.firewall)
+    outcome = protect(backend.network, attrs, engine_url=backend.engine_url, firewall=backend.firewall)
     if outcome.level != "ok":
         console.print(f"[red]error:[/red] {outcome.message}", highlight=False)
         sys.exit(1)
@@ -69,11 +68,11 @@ def protect_command(obj: Context) -> None:
 def show_command(obj: Context) -> None:
     """The rules the settings ask for, and whether they are in place (reading them needs root)."""
     backend = _backend(obj)
-    try:
-        attrs = backend.engine.client.api.inspect_network(NETWORK_NAME)
+    attrs = asyncio.run(backend.network_description())
+    if attrs is not None:
         out.print(f"network {NETWORK_NAME}: bridge {bridge_interface(attrs)}, internal={bool(attrs.get('Internal'))}",
                   highlight=False)
-    except NotFound:
+    else:
         attrs = {"Id": "", "Options": {"com.docker.network.bridge.name": backend.network.bridge_name}}
         out.print(f"network {NETWORK_NAME}: not made yet (the first launch, or 'network protect', makes it)",
                   highlight=False)

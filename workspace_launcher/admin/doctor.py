@@ -6,6 +6,7 @@ present, disk space), so they are tested without a host that has those problems.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -22,9 +23,10 @@ from workspace_launcher.engine.firewall import (
     policy_for,
     read_resolv_conf,
 )
+from workspace_launcher.engine.objects import EngineFacts, network_gateway_of
 from workspace_launcher.engine.spec import NETWORK_NAME
 from workspace_launcher.gpus.model import Gpu
-from workspace_launcher.workspaces.upstream import is_local_address, network_gateway
+from workspace_launcher.workspaces.upstream import is_local_address
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 GIB = 1024**3
@@ -58,11 +60,9 @@ class HostFacts:
     """What the doctor looked at; gathered by :func:`gather_facts` or made up by a test."""
 
     engine_error: str | None = None
-    engine_info: dict = field(default_factory=dict)
-    engine_version: dict = field(default_factory=dict)
+    engine: EngineFacts = field(default_factory=EngineFacts)
     gpus: list[Gpu] = field(default_factory=list)
     gpu_source: str = "none"
-    nvidia_hook: bool = False
     amd_kfd: bool = False
     base_images: dict[str, bool] = field(default_factory=dict)  # reference -> present
     disk_free_bytes: int | None = None
@@ -78,15 +78,13 @@ def check_engine(facts: HostFacts) -> Check:
             "engine", FAIL, f"Docker engine not reachable: {facts.engine_error}",
             "install it (apt-get install docker.io) and start it (systemctl start docker, or dockerd &)",
         )
-    version = facts.engine_version
-    return Check("engine", OK, f"Docker {version.get('Version', '?')} (API {version.get('ApiVersion', '?')})")
+    return Check("engine", OK, f"Docker {facts.engine.version} (API {facts.engine.api_version})")
 
 
 def check_nvidia_runtime(facts: HostFacts) -> Check:
-    runtimes = facts.engine_info.get("Runtimes") or {}
     nvidia_gpus = [g for g in facts.gpus if g.vendor == "nvidia"]
-    if "nvidia" in runtimes or facts.nvidia_hook:
-        return Check("nvidia runtime", OK, "NVIDIA container runtime present")
+    if facts.engine.nvidia_runtime:  # the rule launches follow: runtime, hook or CDI specs
+        return Check("nvidia runtime", OK, f"NVIDIA container runtime present ({facts.engine.nvidia_runtime})")
     if nvidia_gpus:
         return Check(
             "nvidia runtime", FAIL,
@@ -250,34 +248,26 @@ def gather_facts(manager) -> HostFacts:
     facts = HostFacts()
     facts.gpus = manager.inventory.gpus()
     facts.gpu_source = manager.inventory.source
-    facts.nvidia_hook = bool(shutil.which("nvidia-container-runtime-hook") or shutil.which("nvidia-container-cli"))
     facts.amd_kfd = os.path.exists("/dev/kfd")
+    backend = manager.backend
     try:
-        client = manager.engine.client
-        facts.engine_info = client.info()
-        facts.engine_version = client.version()
+        facts.engine = asyncio.run(backend.facts())
     except Exception as e:  # any failure here is the finding
         facts.engine_error = str(e)
         return facts
     references = {p.base_image or manager.builder.base_image for p in manager.profiles.all().values()}
     for reference in references:
         try:
-            client.images.get(reference)
-            facts.base_images[reference] = True
+            facts.base_images[reference] = asyncio.run(backend.image_present(reference))
         except Exception:
             facts.base_images[reference] = False
     facts.upstream_route = manager.upstream_route
-    try:
-        network = client.api.inspect_network(NETWORK_NAME)
-    except Exception:  # not made yet (docker.errors.NotFound): the first launch makes it
-        network = None
-    facts.network_gateway = network_gateway(network) if network else None
+    network = asyncio.run(backend.network_description())  # None: the first launch makes it
+    facts.network_gateway = network_gateway_of(network) if network else None
     facts.gateway_is_local = bool(facts.network_gateway) and is_local_address(facts.network_gateway)
-    facts.firewall = gather_firewall(WorkspaceNetwork(parent=manager), network,
-                                     engine_url=str(getattr(client.api, "base_url", "")))
-    root = facts.engine_info.get("DockerRootDir") or "/var/lib/docker"
+    facts.firewall = gather_firewall(WorkspaceNetwork(parent=manager), network, engine_url=backend.engine_url)
     try:
-        facts.disk_free_bytes = shutil.disk_usage(root).free
+        facts.disk_free_bytes = shutil.disk_usage(facts.engine.root_dir).free
     except OSError:
         facts.disk_free_bytes = None
     return facts

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any
 
-from docker.errors import APIError
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
@@ -54,16 +53,6 @@ def answers_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Await
             if e.log_tail:
                 body["log_tail"] = e.log_tail
             self.finish(json.dumps(body))
-        except APIError as e:
-            # The engine refused because the workspace's container went away or changed state
-            # while this request ran (removed by a failed launch's clean-up, another server, the
-            # culler): a state conflict, not a server error.
-            if e.status_code not in (404, 409):
-                raise
-            self.set_status(e.status_code)
-            what = ("the workspace's container is gone (removed while this request ran)" if e.status_code == 404
-                    else f"the container engine refused: {e.explanation}")
-            self.finish(json.dumps({"message": f"{what}; list your workspaces and try again", "reason": None}))
 
     return wrapper
 

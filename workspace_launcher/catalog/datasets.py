@@ -133,16 +133,14 @@ class DatasetCatalog(LoggingConfigurable):
                 mounts.append(DatasetMount(name, source, "bind", description))
         return mounts
 
-    def recheck_binds(self, mounts: Iterable[dict]) -> None:
+    def recheck_binds(self, binds: Iterable[tuple[str, str]]) -> None:
         """Re-validate a stopped workspace's host-directory mounts before it starts again.
 
         The engine follows symlinks when it mounts: a dataset directory replaced by a link
         meanwhile would expose its target. Each bind must still be the real path it was at
-        launch, under an allowed root; otherwise a 409 names the dataset."""
-        for mount in mounts:
-            if mount.get("Type") != "bind":
-                continue
-            source, target = mount.get("Source", ""), mount.get("Destination", "")
+        launch, under an allowed root; otherwise a 409 names the dataset. ``binds``: (host path,
+        path in the container) of each host-directory mount."""
+        for source, target in binds:
             name = target.rsplit("/", 1)[-1]
             try:
                 real = resolve_host_path(source, self.roots(), field="datasets", what=f"dataset {name!r}")

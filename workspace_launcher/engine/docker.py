@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import glob
+import inspect
 import io
 import logging
 import os
+import secrets
 import shutil
 import tarfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import docker
@@ -33,7 +35,9 @@ from workspace_launcher.engine.firewall import (
     engine_is_local,
     protect,
 )
-from workspace_launcher.errors import EngineUnavailable, GpuRuntimeMissing, LaunchFailed
+from workspace_launcher.engine.objects import Container, EngineFacts, Network, Volume
+from workspace_launcher.engine.reflector import ContainerReflector
+from workspace_launcher.errors import EngineRefused, EngineUnavailable, GpuRuntimeMissing, LaunchFailed
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -82,14 +86,58 @@ class DockerEngine:
             self._client = None
 
 
+def refusals_translated(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """The backend's boundary: an engine refusal leaves it as :class:`EngineRefused` (callers above
+    the engine never see the SDK's exceptions)."""
+
+    @functools.wraps(method)
+    async def translated(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except APIError as e:
+            status = e.status_code
+            what = ("the workspace's container is gone (removed while this request ran)" if status == 404
+                    else f"the container engine refused: {e.explanation or e}")
+            raise EngineRefused(f"{what}; list your workspaces and try again", engine_status=status) from e
+
+    return translated
+
+
+def _translating_refusals(cls: type) -> type:
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(member):
+            setattr(cls, name, refusals_translated(member))
+    return cls
+
+
+#: Where the NVIDIA Container Toolkit writes its CDI specs, which the engine reads.
+CDI_SPEC_PATTERNS = ("/etc/cdi/nvidia*.yaml", "/var/run/cdi/nvidia*.yaml")
+
+
+def nvidia_runtime_source(info: Mapping, *, cdi_patterns: tuple[str, ...] = CDI_SPEC_PATTERNS) -> str | None:
+    """How an engine (its ``info``) can hand NVIDIA GPUs to containers, or None: a registered
+    ``nvidia`` runtime, the toolkit's hook on this host, or CDI specs. One rule for launches and
+    ``doctor``."""
+    if "nvidia" in (info.get("Runtimes") or {}):
+        return "runtime nvidia"
+    if hook := shutil.which("nvidia-container-runtime-hook") or shutil.which("nvidia-container-cli"):
+        return f"hook {hook}"
+    for pattern in cdi_patterns:
+        if found := sorted(glob.glob(pattern)):
+            return f"CDI {found[0]}"
+    return None
+
+
 def is_gpu_driver_error(error: APIError) -> bool:
     """The engine's answer when a GPU device request has no runtime to serve it."""
     text = str(error.explanation or error)
     return "could not select device driver" in text or "nvidia-container-cli" in text
 
 
+@_translating_refusals
 class DockerBackend:
-    """Workspace containers, volumes and the workspace network on one Docker engine."""
+    """Workspace containers, volumes and the workspace network on one Docker engine: the
+    :class:`~workspace_launcher.engine.protocol.WorkspaceEngine` of Docker."""
 
     def __init__(self, engine: DockerEngine, *, network: WorkspaceNetwork | None = None,
                  parent=None, firewall: Firewall | None = None) -> None:
@@ -101,12 +149,12 @@ class DockerBackend:
         self._protected_at = float("-inf")  # monotonic time the rules were last found in place
 
     # -- network and volumes ------------------------------------------------------------
-    async def ensure_network(self) -> Mapping:
-        """The workspace network's attrs, the network made first if missing; its firewall rules
-        installed or refreshed (see :meth:`protect_network`)."""
+    async def ensure_network(self) -> Network:
+        """The workspace network, made first if missing; its firewall rules installed or
+        refreshed (see :meth:`protect_network`)."""
         attrs = await self.create_network()
         await self.protect_network(attrs)
-        return attrs
+        return Network.from_attrs(attrs)
 
     async def create_network(self) -> Mapping:
         """The workspace network's attrs, the network made first if missing (no firewall step)."""
@@ -135,6 +183,18 @@ class DockerBackend:
             if e.status_code != 409:  # another host server made it first
                 raise
         return await self.engine.call(self.engine.client.api.inspect_network, wanted["name"])
+
+    async def network_description(self) -> Mapping | None:
+        """The workspace network as the engine describes it, for the firewall's rules (``None``:
+        not made yet)."""
+        try:
+            return await self.engine.call(self.engine.api.inspect_network, specs.NETWORK_NAME)
+        except NotFound:
+            return None
+
+    @property
+    def engine_url(self) -> str:
+        return str(getattr(self.engine.api, "base_url", ""))
 
     async def protect_network(self, attrs: Mapping) -> Outcome:
         """Install or refresh the rules that keep workspaces off this host, the metadata address
@@ -192,11 +252,11 @@ class DockerBackend:
         await self.engine.call(volume.remove)
         return True
 
-    async def list_volumes(self, labels: Mapping[str, str]) -> list[dict]:
-        """Attrs of the volumes carrying every one of ``labels``."""
+    async def list_volumes(self, labels: Mapping[str, str]) -> list[Volume]:
+        """The volumes carrying every one of ``labels``."""
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         volumes = await self.engine.call(self.engine.client.volumes.list, filters=filters)
-        return [v.attrs for v in volumes]
+        return [Volume.from_attrs(v.attrs) for v in volumes]
 
     async def volume_exists(self, name: str) -> bool:
         try:
@@ -207,16 +267,26 @@ class DockerBackend:
 
     async def has_nvidia_runtime(self) -> bool:
         """Whether the engine can hand NVIDIA GPUs to containers (runtime, hook or CDI specs)."""
+        return nvidia_runtime_source(await self.engine.call(self.engine.client.info)) is not None
+
+    async def facts(self) -> EngineFacts:
+        """The engine's version, storage root and NVIDIA runtime, as ``doctor`` reports them."""
         info = await self.engine.call(self.engine.client.info)
-        if "nvidia" in (info.get("Runtimes") or {}):
-            return True
-        if shutil.which("nvidia-container-runtime-hook") or shutil.which("nvidia-container-cli"):
-            return True
-        return any(glob.glob(pattern) for pattern in ("/etc/cdi/nvidia*.yaml", "/var/run/cdi/nvidia*.yaml"))
+        version = await self.engine.call(self.engine.client.version)
+        return EngineFacts(version=version.get("Version", "?"), api_version=version.get("ApiVersion", "?"),
+                           root_dir=info.get("DockerRootDir") or "/var/lib/docker",
+                           nvidia_runtime=nvidia_runtime_source(info))
+
+    async def image_present(self, reference: str) -> bool:
+        return await self.image_labels(reference) is not None
 
     # -- containers ---------------------------------------------------------------------
-    async def list_workspaces(self, *, owner: str | None = None, workspace_id: str | None = None) -> list[dict]:
-        """Inspect-style dicts of the launcher's containers, newest first."""
+    def watch(self, *, resync_interval: float) -> ContainerReflector:
+        """The workspace containers kept current from this engine's events (call ``start``)."""
+        return ContainerReflector(self.engine, resync_interval=resync_interval)
+
+    async def list_workspaces(self, *, owner: str | None = None, workspace_id: str | None = None) -> list[Container]:
+        """The launcher's containers, newest first."""
         filters = {"label": [specs.MANAGED_LABEL if workspace_id is None else f"{specs.MANAGED_LABEL}={workspace_id}"]}
         if owner is not None:
             filters["label"].append(f"{specs.label('owner')}={owner}")
@@ -225,10 +295,12 @@ class DockerBackend:
         containers = await self.engine.call(self.engine.client.containers.list, all=True, filters=filters,
                                             ignore_removed=True)
         # Containers run from a snapshot image by hand inherit a blank id label: not ours.
-        return [c.attrs for c in containers if c.attrs["Config"]["Labels"].get(specs.MANAGED_LABEL)]
+        found = (Container.from_attrs(c.attrs) for c in containers)
+        return [c for c in found if c.workspace_id]
 
-    async def create(self, kwargs: Mapping[str, Any]) -> str:
-        container = await self.engine.call(self.engine.client.containers.create, **kwargs)
+    async def create(self, spec: specs.WorkspaceSpec) -> str:
+        """Create (not start) the workspace's container; its id."""
+        container = await self.engine.call(self.engine.client.containers.create, **specs.container_spec(spec))
         return container.id
 
     async def start(self, container_id: str) -> None:
@@ -251,9 +323,9 @@ class DockerBackend:
         data = await asyncio.to_thread(_tar_of, source_dir, uid, gid)
         await self.engine.call(self.engine.api.put_archive, container_id, target, data)
 
-    async def inspect(self, container_id: str) -> dict | None:
+    async def inspect(self, container_id: str) -> Container | None:
         try:
-            return await self.engine.call(self.engine.api.inspect_container, container_id)
+            return Container.from_attrs(await self.engine.call(self.engine.api.inspect_container, container_id))
         except NotFound:
             return None
 
@@ -282,9 +354,13 @@ class DockerBackend:
         data = await self.engine.call(self.engine.api.logs, container_id, tail=tail, stdout=True, stderr=True)
         return data.decode("utf-8", "replace")
 
-    async def commit(self, container_id: str, *, repository: str, tag: str, conf: Mapping, message: str) -> str:
+    async def commit(self, container: Container, *, repository: str, tag: str, labels: Mapping[str, str],
+                     message: str) -> str:
+        """Save the container's file system as an image with ``labels``, its secrets replaced
+        (see :func:`~workspace_launcher.engine.spec.snapshot_config`); the image's id."""
+        conf = specs.snapshot_config(container, labels, token_placeholder=secrets.token_urlsafe(32))
         result = await self.engine.call(
-            self.engine.api.commit, container_id, repository=repository, tag=tag, conf=dict(conf), message=message
+            self.engine.api.commit, container.id, repository=repository, tag=tag, conf=conf, message=message
         )
         return result["Id"]
 
@@ -311,17 +387,3 @@ def _tar_of(source_dir: str, uid: int, gid: int) -> bytes:
             archive.add(os.path.join(source_dir, entry), arcname=entry, filter=owned)
     return buffer.getvalue()
 
-
-def published_port(attrs: Mapping) -> int | None:
-    """The loopback port the engine published for the workspace's Jupyter, if running."""
-    ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
-    bindings = ports.get(f"{specs.JUPYTER_PORT}/tcp") or []
-    for binding in bindings:
-        if binding.get("HostIp") == "127.0.0.1" and binding.get("HostPort"):
-            return int(binding["HostPort"])
-    return None
-
-
-def container_env(attrs: Mapping) -> dict[str, str]:
-    env = (attrs.get("Config") or {}).get("Env") or []
-    return dict(item.split("=", 1) for item in env if "=" in item)

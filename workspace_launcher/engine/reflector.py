@@ -22,23 +22,24 @@ from typing import Any
 from docker.errors import DockerException, NotFound
 from requests import RequestException
 
-from workspace_launcher.engine import spec as specs
+from workspace_launcher.engine.labels import MANAGED_LABEL
+from workspace_launcher.engine.objects import Container
 
 log = logging.getLogger(__name__)
 
 #: Events after which a container's description may have changed.
-_WATCHED = {"label": [specs.MANAGED_LABEL], "type": ["container"]}
+_WATCHED = {"label": [MANAGED_LABEL], "type": ["container"]}
 #: Seconds to wait before reconnecting to an engine whose stream broke (doubling, up to 30 s).
 _RETRY_FIRST, _RETRY_MAX = 0.5, 30.0
 
 
 class ContainerReflector:
-    """Inspect-style attrs of every launcher container on one engine, by container id."""
+    """Every launcher container on one engine, by container id, as last described."""
 
     def __init__(self, engine: Any, *, resync_interval: float = 60.0) -> None:
         self.engine = engine
         self.resync_interval = resync_interval
-        self._attrs: dict[str, dict] = {}
+        self._containers: dict[str, Container] = {}
         self._synced = False
         self._task: asyncio.Task | None = None
         self._stream: Any = None
@@ -52,22 +53,14 @@ class ContainerReflector:
         """True while the event stream is connected and the initial list is in."""
         return self._synced
 
-    def containers(self, *, owner: str | None = None, workspace_id: str | None = None) -> list[dict]:
-        """The cached attrs, filtered as :meth:`DockerBackend.list_workspaces` filters, newest first."""
-        found = []
-        for attrs in self._attrs.values():
-            labels = attrs["Config"]["Labels"]
-            if not labels.get(specs.MANAGED_LABEL):
-                continue
-            if workspace_id is not None and labels.get(specs.MANAGED_LABEL) != workspace_id:
-                continue
-            if owner is not None and labels.get(specs.label("owner")) != owner:
-                continue
-            found.append(attrs)
-        return sorted(found, key=lambda a: a.get("Created", ""), reverse=True)
+    def containers(self, *, owner: str | None = None, workspace_id: str | None = None) -> list[Container]:
+        """The cached containers, filtered as :meth:`DockerBackend.list_workspaces` filters, newest first."""
+        found = [c for c in self._containers.values()
+                 if c.workspace_id and workspace_id in (None, c.workspace_id) and owner in (None, c.owner)]
+        return sorted(found, key=lambda c: c.created, reverse=True)
 
-    def get(self, container_id: str) -> dict | None:
-        return self._attrs.get(container_id)
+    def get(self, container_id: str) -> Container | None:
+        return self._containers.get(container_id)
 
     # -- keeping it current ------------------------------------------------------------------
     def start(self) -> None:
@@ -87,19 +80,20 @@ class ContainerReflector:
         try:
             attrs = await self.engine.call(self.engine.api.inspect_container, container_id)
         except NotFound:
-            self._attrs.pop(container_id, None)
+            self._containers.pop(container_id, None)
             return
-        if (attrs["Config"].get("Labels") or {}).get(specs.MANAGED_LABEL):
-            self._attrs[container_id] = attrs
+        container = Container.from_attrs(attrs)
+        if container.workspace_id:
+            self._containers[container_id] = container
 
     def forget(self, container_id: str) -> None:
-        self._attrs.pop(container_id, None)
+        self._containers.pop(container_id, None)
 
     async def resync(self) -> None:
         """A full list: new and changed containers set, vanished ones removed."""
-        listed = await self.engine.call(self.engine.api.containers, all=True, filters={"label": specs.MANAGED_LABEL})
+        listed = await self.engine.call(self.engine.api.containers, all=True, filters={"label": MANAGED_LABEL})
         ids = {c["Id"] for c in listed}
-        for container_id in ids | set(self._attrs):
+        for container_id in ids | set(self._containers):
             await self.refresh(container_id)
         self.last_resync = time.monotonic()
 
@@ -116,7 +110,7 @@ class ContainerReflector:
                 await self.resync()
                 self._synced = True
                 delay = _RETRY_FIRST
-                log.debug("watching the engine's container events (%d workspaces)", len(self._attrs))
+                log.debug("watching the engine's container events (%d workspaces)", len(self._containers))
                 await self._consume(events)
             except asyncio.CancelledError:
                 raise

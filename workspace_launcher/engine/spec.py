@@ -6,39 +6,24 @@ workspace's security and resources is decided here, in one place, where a test c
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from docker.types import DeviceRequest, Mount
 
 from workspace_launcher.engine.gpu_devices import amd_devices, nvidia_device_ids
+from workspace_launcher.engine.labels import BRIDGE_NAME, JUPYTER_PORT, LABEL, MANAGED_LABEL, NETWORK_NAME, label  # noqa: F401  (re-exported: the spec's vocabulary)
+from workspace_launcher.engine.objects import HOLDING_STATES, Container
 from workspace_launcher.gpus.model import Gpu
 
-#: The port the workspace's Jupyter listens on inside its container.
-JUPYTER_PORT = 8888
-#: Where the engine's state about a workspace lives: labels on its container and volumes.
-LABEL = "workspace-launcher"
-MANAGED_LABEL = f"{LABEL}.id"
-NETWORK_NAME = "workspace-launcher"
-#: The workspace network's bridge interface on the host, which the firewall rules match.
-BRIDGE_NAME = "wl-workspaces"
 #: Jupyter's runtime files (server info with the live token, the cookie secret) live on a
 #: tmpfs here, so neither reaches a snapshot's committed layer.
 RUNTIME_DIR = "/run/jupyter"
 #: Environment variables never copied into a snapshot image or a log.
 SECRET_ENV = ("JUPYTER_TOKEN",)
-#: Container states in which a workspace holds its GPUs (a "created" one only until its
-#: launch deadline: after it, the launch was abandoned, see launch_abandoned()).
-HOLDING_STATES = ("created", "running", "restarting", "paused")
 #: Seconds a container without a deadline label may stay "created" before it counts as abandoned.
 DEFAULT_LAUNCH_GRACE = 600.0
-
-
-def label(key: str) -> str:
-    return f"{LABEL}.{key}"
 
 
 @dataclass(frozen=True)
@@ -226,14 +211,14 @@ def network_spec(*, bridge_name: str | None = BRIDGE_NAME, internal: bool = Fals
     }
 
 
-def snapshot_config(container_config: Mapping, labels: Mapping[str, str], *, token_placeholder: str) -> dict:
+def snapshot_config(container: Container, labels: Mapping[str, str], *, token_placeholder: str) -> dict:
     """The image config of a snapshot: the container's, minus its secrets, plus snapshot labels.
 
     The engine merges this into the container's config key by key, so a secret cannot be
     dropped, only overwritten: it is replaced by a fresh random value that no workspace uses
     (never by an empty token, which would make a bare ``docker run`` of the snapshot open).
     """
-    env = [e for e in container_config.get("Env") or [] if e.split("=", 1)[0] not in SECRET_ENV]
+    env = [f"{key}={value}" for key, value in container.env.items() if key not in SECRET_ENV]
     env.extend(f"{key}={token_placeholder}" for key in SECRET_ENV)
     return {"Env": env, "Labels": dict(labels)}
 
@@ -257,37 +242,28 @@ def snapshot_labels(container_labels: Mapping[str, str], *, created: str) -> dic
     return labels
 
 
-def launch_abandoned(attrs: Mapping, *, now: float) -> bool:
+def launch_abandoned(container: Container, *, now: float) -> bool:
     """A container still "created" after its launch deadline: the host server that launched it
     stopped (or lost it) before starting it, and no live manager will. Decided from the
     container alone, so every host server sharing the engine agrees."""
-    if attrs["State"]["Status"] != "created":
+    if container.state != "created":
         return False
     try:
-        deadline = float(attrs["Config"]["Labels"].get(label("launch-deadline")) or 0)
+        deadline = float(container.labels.get(label("launch-deadline")) or 0)
     except ValueError:
         deadline = 0.0
     if not deadline:
-        deadline = _created_epoch(attrs) + DEFAULT_LAUNCH_GRACE
+        deadline = container.created_epoch + DEFAULT_LAUNCH_GRACE
     return now > deadline
 
 
-def _created_epoch(attrs: Mapping) -> float:
-    created = str(attrs.get("Created") or "")
-    # The engine writes nanoseconds, which fromisoformat refuses: keep seconds.
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", created)
-    if not match:
-        return 0.0
-    return datetime.fromisoformat(match.group(1)).replace(tzinfo=timezone.utc).timestamp()
-
-
-def holds_gpus(attrs: Mapping, *, now: float) -> bool:
+def holds_gpus(container: Container, *, now: float) -> bool:
     """Whether a workspace container keeps its GPUs from others now."""
-    return attrs["State"]["Status"] in HOLDING_STATES and not launch_abandoned(attrs, now=now)
+    return container.state in HOLDING_STATES and not launch_abandoned(container, now=now)
 
 
 def gpus_held(
-    containers: Iterable[Mapping], *, exclude: str | None = None, now: float | None = None
+    containers: Iterable[Container], *, exclude: str | None = None, now: float | None = None
 ) -> dict[str, list[str]]:
     """GPU uuid -> ids of the workspaces holding it, read from containers' labels.
 
@@ -296,11 +272,10 @@ def gpus_held(
     """
     now = time.time() if now is None else now
     held: dict[str, list[str]] = {}
-    for attrs in containers:
-        labels = attrs["Config"]["Labels"]
-        workspace_id = labels.get(MANAGED_LABEL)
-        if not workspace_id or workspace_id == exclude or not holds_gpus(attrs, now=now):
+    for container in containers:
+        workspace_id = container.workspace_id
+        if not workspace_id or workspace_id == exclude or not holds_gpus(container, now=now):
             continue
-        for uuid in filter(None, labels.get(label("gpus"), "").split(",")):
+        for uuid in filter(None, container.labels.get(label("gpus"), "").split(",")):
             held.setdefault(uuid, []).append(workspace_id)
     return held

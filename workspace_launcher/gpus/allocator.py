@@ -14,8 +14,9 @@ import os
 import tempfile
 import weakref
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
-from filelock import FileLock, Timeout
+from filelock import AsyncFileLock, Timeout
 from traitlets import Bool, Float, Instance, Int, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
@@ -75,7 +76,10 @@ class GpuAllocator(LoggingConfigurable):
         super().__init__(inventory=inventory, **kwargs)
         # One asyncio.Lock per event loop: a lock is bound to the loop it is first used in.
         self._loop_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._file_lock: FileLock | None = None
+        self._file_lock: AsyncFileLock | None = None
+        # The file lock's own worker, not the loop's default executor: engine calls (builds, log
+        # streams) can fill that, and a release queued behind them would keep other servers out.
+        self._lock_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu-reservation-lock")
 
     def select(self, request: GpuRequest | object, taken: Taken, *, vendor: str | None = None,
                owner_holds: int = 0) -> list[Gpu]:
@@ -86,15 +90,16 @@ class GpuAllocator(LoggingConfigurable):
             max_per_owner=self.max_gpus_per_owner or None, owner_holds=owner_holds,
         )
 
-    def _get_file_lock(self) -> FileLock:
+    def _get_file_lock(self) -> AsyncFileLock:
         path = os.path.abspath(self.lock_path)
         if self._file_lock is None or self._file_lock.lock_file != path:
             if not os.path.isdir(os.path.dirname(path)):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with contextlib.suppress(OSError):  # host servers of several accounts share it
                     os.chmod(os.path.dirname(path), 0o777)  # noqa: S103
-            # thread_local=False: the lock is taken and released from whichever thread runs the loop.
-            self._file_lock = FileLock(path, mode=0o666, thread_local=False)
+            # thread_local=False: its attempts run on the executor's thread, and the loops using it
+            # may be on several threads.
+            self._file_lock = AsyncFileLock(path, mode=0o666, thread_local=False, executor=self._lock_executor)
         return self._file_lock
 
     @contextlib.asynccontextmanager
@@ -102,27 +107,25 @@ class GpuAllocator(LoggingConfigurable):
         """Hold while reading the GPUs' holders and creating the container that takes some.
 
         An asyncio lock serialises this process's coroutines; a file lock (flock) on
-        :attr:`lock_path` serialises host servers. Never blocks the event loop.
+        :attr:`lock_path` serialises host servers. Never blocks the event loop: the file lock's
+        attempts and its release run on a worker thread.
         """
         loop = asyncio.get_running_loop()
         local = self._loop_locks.setdefault(loop, asyncio.Lock())
         async with local:
-            deadline = loop.time() + self.lock_timeout
-            while True:
-                try:
-                    file_lock = self._get_file_lock()
-                    file_lock.acquire(blocking=False)
-                    break
-                except Timeout:
-                    if loop.time() >= deadline:
-                        raise Conflict(f"another launch has held the GPU reservation lock {self.lock_path} "
-                                       f"for over {self.lock_timeout:g} s; try again shortly") from None
-                    await asyncio.sleep(0.02)
-                except OSError as e:  # e.g. a lock file or directory another account made read-only
-                    raise ConfigError(f"cannot take the GPU reservation lock {self.lock_path}: {e}; make it "
-                                      "writable by every account running a host server (chmod 666) or set "
-                                      "GpuAllocator.lock_path") from e
+            try:
+                file_lock = self._get_file_lock()
+                # max(): at least one attempt, as filelock reads a negative timeout as "wait forever".
+                # Polled every 20 ms, so a freed lock is soon taken.
+                await file_lock.acquire(timeout=max(self.lock_timeout, 0.0), poll_interval=0.02)
+            except Timeout:  # before OSError: Timeout is a TimeoutError
+                raise Conflict(f"another launch has held the GPU reservation lock {self.lock_path} "
+                               f"for over {self.lock_timeout:g} s; try again shortly") from None
+            except OSError as e:  # e.g. a lock file or directory another account made read-only
+                raise ConfigError(f"cannot take the GPU reservation lock {self.lock_path}: {e}; make it "
+                                  "writable by every account running a host server (chmod 666) or set "
+                                  "GpuAllocator.lock_path") from e
             try:
                 yield
             finally:
-                file_lock.release()
+                await file_lock.release()

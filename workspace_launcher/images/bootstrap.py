@@ -19,10 +19,10 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from docker.errors import APIError
-
 from workspace_launcher import __version__
+from workspace_launcher.engine import labels as engine_labels
 from workspace_launcher.engine.docker import DockerEngine
+from workspace_launcher.engine.images import import_rootfs
 from workspace_launcher.errors import ConfigError, ImageBuildError
 
 log = logging.getLogger(__name__)
@@ -145,18 +145,13 @@ def bootstrap_base(
                                   log_tail=packed.stderr)
         emit(f"importing as {repository}:{image_tag} ...")
         changes = [
-            "LABEL workspace-launcher.role=base",
-            f"LABEL workspace-launcher.base-suite={suite}",
-            f"LABEL workspace-launcher.base-variant={variant}",
-            f"LABEL workspace-launcher.version={__version__}",
+            f"LABEL {engine_labels.ROLE}=base",
+            f"LABEL {engine_labels.BASE_SUITE}={suite}",
+            f"LABEL {engine_labels.BASE_VARIANT}={variant}",
+            f"LABEL {engine_labels.IMAGE_VERSION}={__version__}",
             'CMD ["/bin/bash"]',
         ]
-        try:
-            answer = engine.api.import_image_from_file(str(tarball), repository=repository, tag=image_tag,
-                                                       changes=changes)
-            image_id = engine.api.inspect_image(f"{repository}:{image_tag}")["Id"]
-        except APIError as e:
-            raise ImageBuildError(f"importing the root file system failed: {e.explanation or e}") from e
+        image_id, answer = import_rootfs(engine, str(tarball), repository=repository, tag=image_tag, changes=changes)
         log.debug("import answered %s", answer if isinstance(answer, str) else json.dumps(answer))
         emit(f"imported {repository}:{image_tag} as {image_id}")
         return image_id

@@ -29,18 +29,18 @@ import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from docker.errors import ImageNotFound
 from traitlets import Bool, Dict, Float, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from workspace_launcher import __version__
 from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR, SHARED_CONTEXTS, Profile
+from workspace_launcher.engine import labels as engine_labels
+from workspace_launcher.engine.build import loop_emitter, run_build
 from workspace_launcher.engine.docker import DockerEngine
+from workspace_launcher.engine.images import Image, inspect_image, list_images, pull
 from workspace_launcher.errors import ConfigError, ImageBuildError
-from workspace_launcher.images.build_stream import loop_emitter, run_build
 from workspace_launcher.images.contexts import CA_FILE, WHEELS_DIR, Entries, _hash_entries, _walk, context_hash
 from workspace_launcher.images.pinning import (
     LABEL_BASE_DIGEST,
@@ -56,7 +56,6 @@ from workspace_launcher.images.references import (
     is_image_id,
     local_candidates,
     parse_reference,
-    pull,
     pull_reference,
     registry_of,
     repo_digest,
@@ -64,10 +63,10 @@ from workspace_launcher.images.references import (
 
 log = logging.getLogger(__name__)
 
-LABEL_PROFILE = "workspace-launcher.profile"
-LABEL_HASH = "workspace-launcher.context-hash"
-LABEL_VERSION = "workspace-launcher.version"
-LABEL_ROLE = "workspace-launcher.role"
+LABEL_PROFILE = engine_labels.IMAGE_PROFILE
+LABEL_HASH = engine_labels.IMAGE_CONTEXT_HASH
+LABEL_VERSION = engine_labels.IMAGE_VERSION
+LABEL_ROLE = engine_labels.ROLE
 ROLE_JUPYTER, ROLE_PROFILE = "jupyter-layer", "profile"
 
 IMAGE_REPO_PREFIX = "workspace-launcher/"
@@ -389,17 +388,24 @@ class ImageBuilder(LoggingConfigurable):
                 return dict(self.registry_credentials[name])
         return None
 
-    async def _inspect_first(self, refs: list[str]) -> dict | None:
+    async def _inspect_first(self, refs: list[str]) -> Image | None:
         for ref in refs:
-            try:
-                return await self.engine.call(self.engine.api.inspect_image, ref)
-            except ImageNotFound:
-                continue
+            if (found := await self.engine.call(inspect_image, self.engine, ref)) is not None:
+                return found
         return None
 
     async def _pull(self, ref: str, emit: Callable[[str], None]) -> None:
-        auth = self._auth_for(ref)
-        await self.engine.call(pull, self.engine, ref, auth_config=auth, on_log=emit)
+        try:
+            await self.engine.call(pull, self.engine, ref, auth_config=self._auth_for(ref), on_log=emit)
+        except ImageBuildError as e:
+            host = registry_of(ref)
+            raise ImageBuildError(
+                f"{e.message}. Check that {host} is reachable from the Docker engine and holds that "
+                f"image; set ImageBuilder.registry_credentials[{host!r}] if it needs a login, "
+                "ImageBuilder.registry_mirror to pull Docker Hub images through a mirror, or load "
+                "the image into the engine yourself",
+                log_tail=e.log_tail,
+            ) from e
 
     async def resolve_base(self, ref: str, *, entry: LockEntry | None = None, refresh: bool = False,
                            on_log: Callable[[str], None] | None = None) -> ResolvedBase:
@@ -443,8 +449,9 @@ class ImageBuilder(LoggingConfigurable):
                 f"the base image {ref!r} is not in the Docker engine: {how}; or set "
                 "ImageBuilder.base_image (or the profile's base_image) to an image the engine has"
             )
-        digest = repo_digest(info, ref, mirror) or (repo_digest(info, locked, mirror) if locked else None)
-        return ResolvedBase(ref, info["Id"], digest or info["Id"], pulled)
+        digest = repo_digest(info.repo_digests, ref, mirror) or (
+            repo_digest(info.repo_digests, locked, mirror) if locked else None)
+        return ResolvedBase(ref, info.id, digest or info.id, pulled)
 
     def _plan(self, profile: Profile, base_ref: str, base_id: str, base_digest: str) -> _Plan:
         j_args = {"BASE_IMAGE": base_id}
@@ -483,12 +490,10 @@ class ImageBuilder(LoggingConfigurable):
 
     async def _lookup(self, tag: str, context_hash: str) -> str | None:
         """The id of the image tagged ``tag`` if it carries ``context_hash``."""
-        try:
-            info = await self.engine.call(self.engine.api.inspect_image, tag)
-        except ImageNotFound:
+        info = await self.engine.call(inspect_image, self.engine, tag)
+        if info is None:
             return None
-        labels = (info.get("Config") or {}).get("Labels") or {}
-        return info["Id"] if labels.get(LABEL_HASH) == context_hash else None
+        return info.id if info.labels.get(LABEL_HASH) == context_hash else None
 
     async def find(self, profile: Profile) -> BuiltImage | None:
         """The profile's current image if it is built (None too when the base is missing or refused).
@@ -507,12 +512,12 @@ class ImageBuilder(LoggingConfigurable):
             info = await self._inspect_first(refs)
             if info is None:
                 return None
-            digest = repo_digest(info, base_ref, self.registry_mirror) or info["Id"]
-            _pin_policy(profile.name, base_ref, digest, info["Id"], lock,
+            digest = repo_digest(info.repo_digests, base_ref, self.registry_mirror) or info.id
+            _pin_policy(profile.name, base_ref, digest, info.id, lock,
                        require=self.require_pinned_images, lock_path=self.lock_file)
         except (ImageBuildError, ConfigError):
             return None
-        plan = await asyncio.to_thread(self._plan, profile, base_ref, info["Id"], digest)
+        plan = await asyncio.to_thread(self._plan, profile, base_ref, info.id, digest)
         image_id = await self._lookup(plan.profile_tag, plan.profile_hash)
         if image_id is None:
             return None
@@ -520,22 +525,20 @@ class ImageBuilder(LoggingConfigurable):
 
     async def list_images(self) -> list[dict]:
         """Every image carrying the launcher's role label (bases, Jupyter layers, profiles)."""
-        rows = await self.engine.call(self.engine.api.images, filters={"label": LABEL_ROLE})
         out = []
-        for row in rows:
-            labels = row.get("Labels") or {}
-            tags = [t for t in row.get("RepoTags") or [] if t != "<none>:<none>"]
+        for image in await self.engine.call(list_images, self.engine, label=LABEL_ROLE):
+            labels, tags = image.labels, list(image.tags)
             out.append({
                 "tag": tags[0] if tags else None,
                 "tags": tags,
-                "id": row["Id"],
+                "id": image.id,
                 "profile": labels.get(LABEL_PROFILE),
                 "role": labels.get(LABEL_ROLE),
                 "context_hash": labels.get(LABEL_HASH),
                 "base_image": labels.get(LABEL_BASE_IMAGE),
                 "version": labels.get(LABEL_VERSION),
-                "created": datetime.fromtimestamp(row.get("Created", 0), timezone.utc).isoformat(),
-                "size": row.get("Size", 0),
+                "created": image.created,
+                "size": image.size,
             })
         out.sort(key=lambda r: (r["role"] or "", r["profile"] or "", r["created"]))
         return out

@@ -36,15 +36,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from workspace_launcher import __version__
+from workspace_launcher.engine import labels as engine_labels
 from workspace_launcher.errors import ConfigError, ImageBuildError
 from workspace_launcher.images.references import digest_of, is_image_id, is_pinned, parse_reference
 
 LOCK_VERSION = 1
 LOCK_FILE_NAME = "workspace_launcher.lock.json"
 #: Labels every launcher image carries about its OS base (set by ImageBuilder).
-LABEL_BASE_IMAGE = "workspace-launcher.base-image"
-LABEL_BASE_DIGEST = "workspace-launcher.base-digest"
-LABEL_BASE_ID = "workspace-launcher.base-id"
+LABEL_BASE_IMAGE = engine_labels.BASE_IMAGE
+LABEL_BASE_DIGEST = engine_labels.BASE_DIGEST
+LABEL_BASE_ID = engine_labels.BASE_ID
 LOCK_COMMAND = "workspace-launcher images lock"
 
 

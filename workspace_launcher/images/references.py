@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
-
-from docker.errors import APIError
-
-from workspace_launcher.errors import ImageBuildError
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +148,10 @@ def local_candidates(ref: str, mirror: str = "") -> list[str]:
     return candidates
 
 
-def repo_digest(info: dict, ref: str, mirror: str = "") -> str | None:
+def repo_digest(repo_digests: Iterable[str], ref: str, mirror: str = "") -> str | None:
     """The image's registry digest for ``ref``'s repository, as ``familiar-repo@sha256:...``.
 
-    ``info`` is the engine's image inspection. A digest recorded under the mirror's copy of a
+    ``repo_digests`` are the image's ``repository@sha256:...`` entries. A digest recorded under the mirror's copy of a
     Docker Hub repository counts as the Docker Hub one (a manifest digest does not depend on
     the registry that serves it). None when the image has no digest for that repository (a
     locally built or imported image, or one loaded with ``docker load``).
@@ -168,7 +163,7 @@ def repo_digest(info: dict, ref: str, mirror: str = "") -> str | None:
     repos = {wanted.repository}
     if mirror and wanted.registry == DOCKER_HUB:
         repos.add(wanted.with_registry(mirror.rstrip("/")).repository)
-    for entry in info.get("RepoDigests") or []:
+    for entry in repo_digests:
         name, _, digest = entry.rpartition("@")
         try:
             if parse_reference(name).repository in repos and digest:
@@ -183,41 +178,7 @@ def registry_of(ref: str) -> str:
     return parse_reference(ref).registry
 
 
-def pull(engine, ref: str, *, auth_config: dict | None = None,
-         on_log: Callable[[str], None] | None = None) -> None:
-    """Pull ``ref`` (a tag or ``@sha256:`` digest) with the engine; blocking.
-
-    Raises :class:`ImageBuildError` with the engine's message and how to fix it.
-    """
-    emit = on_log or (lambda line: None)
-    tail: deque[str] = deque(maxlen=20)
-    error = None
-    log.info("pulling %s", ref)
-    emit(f"pulling {ref}")
-    try:
-        for item in engine.api.pull(ref, stream=True, decode=True, auth_config=auth_config or None):
-            if "error" in item or "errorDetail" in item:
-                error = error or item.get("error") or (item.get("errorDetail") or {}).get("message")
-                continue
-            line = " ".join(str(item[k]) for k in ("id", "status", "progress") if item.get(k))
-            if line:
-                tail.append(line)
-                if "progress" not in item:
-                    emit(line)
-    except APIError as e:
-        error = e.explanation or str(e)
-    if error:
-        host = registry_of(ref)
-        raise ImageBuildError(
-            f"pulling {ref} failed: {error}. Check that {host} is reachable from the Docker engine "
-            f"and holds that image; set ImageBuilder.registry_credentials[{host!r}] if it needs a "
-            "login, ImageBuilder.registry_mirror to pull Docker Hub images through a mirror, or "
-            "load the image into the engine yourself",
-            log_tail="\n".join(tail),
-        )
-
-
 __all__ = [
     "Reference", "digest_of", "is_hub", "is_image_id", "is_pinned", "local_candidates",
-    "parse_reference", "pull", "pull_reference", "registry_of", "repo_digest",
+    "parse_reference", "pull_reference", "registry_of", "repo_digest",
 ]

@@ -23,11 +23,13 @@ from workspace_launcher import __version__
 from workspace_launcher.catalog.datasets import DatasetCatalog
 from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR, Profile, ProfileRegistry
 from workspace_launcher.engine import spec as specs
-from workspace_launcher.engine.docker import DockerBackend, DockerEngine, container_env
+from workspace_launcher.engine.docker import DockerBackend, DockerEngine
 from workspace_launcher.engine.gpu_devices import render_group_ids
-from workspace_launcher.engine.reflector import ContainerReflector
+from workspace_launcher.engine.objects import Container
+from workspace_launcher.engine.protocol import ContainerWatch, WorkspaceEngine
 from workspace_launcher.errors import (
     Conflict,
+    EngineRefused,
     GpuRuntimeMissing,
     InvalidRequest,
     LauncherError,
@@ -50,7 +52,7 @@ from workspace_launcher.workspaces.model import (
     workspace_from_container,
 )
 from workspace_launcher.workspaces.readiness import container_log_tail, wait_ready
-from workspace_launcher.workspaces.upstream import ROUTES, RouteChooser, Upstream, network_gateway
+from workspace_launcher.workspaces.upstream import ROUTES, RouteChooser, Upstream
 from workspace_launcher.workspaces.validation import (
     owner_slug,
     parse_cpus,
@@ -216,14 +218,45 @@ class WorkspaceManager(LoggingConfigurable):
             parse_size(proposal["value"], field=f"WorkspaceManager.{proposal['trait'].name}")
         return proposal["value"]
 
+    # -- collaborators: each replaceable by configuration or by a test ------------------------
+    backend = Instance(WorkspaceEngine, help="The container engine workspaces run on (engine.protocol).")
+
+    @default("backend")
+    def _default_backend(self) -> WorkspaceEngine:
+        return DockerBackend(self.engine, parent=self)
+
+    profiles = Instance(ProfileRegistry, help="The profiles users launch (ProfileRegistry.*).")
+
+    @default("profiles")
+    def _default_profiles(self) -> ProfileRegistry:
+        return ProfileRegistry(parent=self)
+
+    datasets = Instance(DatasetCatalog, help="The shared datasets workspaces mount (DatasetCatalog.*).")
+
+    @default("datasets")
+    def _default_datasets(self) -> DatasetCatalog:
+        return DatasetCatalog(parent=self)
+
+    builder = Instance(ImageBuilder, help="Builds and finds the profiles' images (ImageBuilder.*).")
+
+    @default("builder")
+    def _default_builder(self) -> ImageBuilder:
+        return ImageBuilder(parent=self, engine=self.engine)
+
+    inventory = Instance(GpuInventory, help="This host's GPUs (GpuInventory.*).")
+
+    @default("inventory")
+    def _default_inventory(self) -> GpuInventory:
+        return GpuInventory(parent=self)
+
+    allocator = Instance(GpuAllocator, help="Who may have which GPU (GpuAllocator.*).")
+
+    @default("allocator")
+    def _default_allocator(self) -> GpuAllocator:
+        return GpuAllocator(parent=self, inventory=self.inventory)
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.backend = DockerBackend(self.engine, parent=self)
-        self.profiles = ProfileRegistry(parent=self)
-        self.datasets = DatasetCatalog(parent=self)
-        self.builder = ImageBuilder(parent=self, engine=self.engine)
-        self.inventory = GpuInventory(parent=self)
-        self.allocator = GpuAllocator(parent=self, inventory=self.inventory)
         #: Launches in flight, and failed launches whose containers are gone, by id.
         self._launches: dict[str, Workspace] = {}
         #: Last proxied request per workspace (monotonic seconds), for idle culling.
@@ -236,21 +269,21 @@ class WorkspaceManager(LoggingConfigurable):
         #: The server's jupyter_events EventLogger, set by the extension app.
         self.event_logger = None
         #: Container state kept current from the engine's events (watch_engine; servers only).
-        self.reflector: ContainerReflector | None = None
+        self.reflector: ContainerWatch | None = None
 
     # -- engine state: from the reflector while it is synced, else from the engine -------------
     def watch_engine(self) -> None:
         """Keep container state from the engine's event stream (a server calls this at start)."""
         if self.reflector is None and self.watch_events:
-            self.reflector = ContainerReflector(self.engine, resync_interval=self.resync_interval)
+            self.reflector = self.backend.watch(resync_interval=self.resync_interval)
             self.reflector.start()
 
-    async def _containers(self, *, owner: str | None = None, workspace_id: str | None = None) -> list[dict]:
+    async def _containers(self, *, owner: str | None = None, workspace_id: str | None = None) -> list[Container]:
         if self.reflector is not None and self.reflector.synced:
             return self.reflector.containers(owner=owner, workspace_id=workspace_id)
         return await self.backend.list_workspaces(owner=owner, workspace_id=workspace_id)
 
-    def _cached(self, container_id: str) -> dict | None:
+    def _cached(self, container_id: str) -> Container | None:
         if self.reflector is not None and self.reflector.synced:
             return self.reflector.get(container_id)
         return None
@@ -451,7 +484,7 @@ class WorkspaceManager(LoggingConfigurable):
             report(Status.STARTING, "reserving GPUs and creating the container")
             # Published on loopback only where the host cannot reach the network (upstream.py).
             network = await self.backend.ensure_network()
-            publish_port = not self.routes.uses_network(network_gateway(network))
+            publish_port = not self.routes.uses_network(network.gateway)
             made = asyncio.ensure_future(self._reserve_and_create(request, image, publish_port))
             try:
                 gpus, created_volumes, spec, container_id = await asyncio.shield(made)
@@ -507,7 +540,7 @@ class WorkspaceManager(LoggingConfigurable):
         created_volumes = await self._ensure_volumes(request)
         spec = self._workspace_spec(request, image, gpus, publish_port=publish_port)
         try:
-            container_id = await self.backend.create(specs.container_spec(spec))
+            container_id = await self.backend.create(spec)
             await self._changed(container_id)
         except BaseException:
             await self._remove_volumes(created_volumes)
@@ -570,9 +603,7 @@ class WorkspaceManager(LoggingConfigurable):
         for name in names:
             try:
                 await self.backend.remove_volume(name)
-            except LauncherError:
-                raise
-            except Exception as e:  # in use by another workspace of the owner: keep it
+            except EngineRefused as e:  # in use by another workspace of the owner: keep it
                 self.log.warning("kept volume %s: %s", name, e)
 
     def _workspace_spec(
@@ -694,7 +725,7 @@ class WorkspaceManager(LoggingConfigurable):
             raise Conflict(f"workspace {workspace.name} is still launching ({workspace.status.value}); wait until it runs")
         self._forget_connection(workspace_id)  # a start is a new generation: no stale upstream
         before = await self.backend.inspect(container_id)
-        self.datasets.recheck_binds((before or {}).get("Mounts") or [])
+        self.datasets.recheck_binds(before.binds if before else ())
         async with self.allocator.reservation_lock():
             held = specs.gpus_held(await self.backend.list_workspaces(), exclude=workspace_id)
             busy = busy_gpus(workspace.gpus, held)
@@ -706,9 +737,11 @@ class WorkspaceManager(LoggingConfigurable):
                 )
             await self.backend.start(container_id)
         await self._changed(container_id)
-        attrs = await self.backend.inspect(container_id)
+        started = await self.backend.inspect(container_id)
+        if started is None:
+            raise NotFound(f"no workspace {workspace_id}")  # removed while it started
         await wait_ready(self.backend, self.routes, container_id, base_url=workspace.base_url,
-                         token=container_env(attrs)["JUPYTER_TOKEN"], timeout=self.launch_timeout)
+                         token=started.env["JUPYTER_TOKEN"], timeout=self.launch_timeout)
         workspace = await self.get(owner=owner, workspace_id=workspace_id)
         self._announce(workspace, Status.RUNNING, "running")
         return workspace
@@ -722,9 +755,9 @@ class WorkspaceManager(LoggingConfigurable):
         self._launches.pop(workspace_id, None)
         self._forget_connection(workspace_id)
         self.sessions.revoke(workspace_id)
-        for attrs in await self.backend.list_workspaces(workspace_id=workspace_id):
-            await self.backend.remove(attrs["Id"])
-            self._changed_now_gone(attrs["Id"])
+        for container in await self.backend.list_workspaces(workspace_id=workspace_id):
+            await self.backend.remove(container.id)
+            self._changed_now_gone(container.id)
         self._announce(workspace, Status.DELETED, "deleted" + (" with its work volume" if purge else ", volumes kept"))
         if not purge:
             return []
@@ -732,9 +765,7 @@ class WorkspaceManager(LoggingConfigurable):
         for attempt in range(3):
             try:
                 return [name] if await self.backend.remove_volume(name) else []
-            except LauncherError:
-                raise
-            except Exception as e:  # mounted by another container (a backup job, one started by hand): kept
+            except EngineRefused as e:  # mounted by another container (a backup job, one started by hand): kept
                 if attempt == 2:
                     self.log.info("kept volume %s, still in use: %s", name, e)
                     return []
@@ -749,8 +780,8 @@ class WorkspaceManager(LoggingConfigurable):
             users.setdefault(specs.model_volume_name(owner_slug(workspace.owner)), []).append(workspace.id)
         return sorted(
             (
-                {"name": v["Name"], "owner": (v.get("Labels") or {}).get(specs.label("owner"), ""),
-                 "created": v.get("CreatedAt", ""), "workspaces": users.get(v["Name"], [])}
+                {"name": v.name, "owner": v.labels.get(specs.label("owner"), ""),
+                 "created": v.created, "workspaces": users.get(v.name, [])}
                 for v in volumes
             ),
             key=lambda v: v["owner"],
@@ -769,9 +800,7 @@ class WorkspaceManager(LoggingConfigurable):
             )
         try:
             removed = await self.backend.remove_volume(name)
-        except LauncherError:
-            raise
-        except Exception as e:  # mounted by a container outside the launcher
+        except EngineRefused as e:  # mounted by a container outside the launcher
             raise Conflict(f"volume {name} is in use outside the launcher: {e}") from e
         if not removed:
             raise NotFound(f"{owner} has no model volume ({name})", field="owner")
@@ -794,16 +823,15 @@ class WorkspaceManager(LoggingConfigurable):
                 f"tag {tag!r} is not valid: use up to 128 lowercase letters, digits, '.', '_' and '-'",
                 field="tag",
             )
-        attrs = await self.backend.inspect(container_id)
-        if attrs is None:  # removed since it was looked up
+        container = await self.backend.inspect(container_id)
+        if container is None:  # removed since it was looked up
             raise NotFound(f"no workspace {workspace_id}")
-        labels = specs.snapshot_labels(attrs["Config"].get("Labels") or {}, created=_now())
         repository = f"{SNAPSHOT_REPOSITORY}-{owner_slug(workspace.owner)}"
         await self.backend.commit(
-            container_id,
+            container,
             repository=repository,
             tag=tag,
-            conf=specs.snapshot_config(attrs["Config"], labels, token_placeholder=secrets.token_urlsafe(32)),
+            labels=specs.snapshot_labels(container.labels, created=_now()),
             message=f"snapshot of workspace {workspace.name} ({workspace_id})",
         )
         return f"{repository}:{tag}"
@@ -819,11 +847,10 @@ class WorkspaceManager(LoggingConfigurable):
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         workspace, container_id = await self._container_of(owner, workspace_id)
-        attrs = self._cached(container_id) or await self.backend.inspect(container_id)
+        container = self._cached(container_id) or await self.backend.inspect(container_id)
         found = None
-        if attrs and workspace.status is Status.RUNNING:
-            token = container_env(attrs)["JUPYTER_TOKEN"]
-            found = self.routes.upstream(attrs, base_url=workspace.base_url, token=token)
+        if container and workspace.status is Status.RUNNING:
+            found = self.routes.upstream(container, base_url=workspace.base_url, token=container.env["JUPYTER_TOKEN"])
         if found is None:
             raise Conflict(f"workspace {workspace.name} is {workspace.status.value}, not running; start it first")
         self._connections[key] = (time.monotonic() + CONNECTION_TTL, found)
@@ -834,9 +861,8 @@ class WorkspaceManager(LoggingConfigurable):
             del self._connections[key]
 
 
-def _owner_of(containers: list[dict], workspace_id: str) -> str | None:
-    for attrs in containers:
-        labels = attrs["Config"]["Labels"]
-        if labels.get(specs.MANAGED_LABEL) == workspace_id:
-            return labels.get(specs.label("owner"))
+def _owner_of(containers: list[Container], workspace_id: str) -> str | None:
+    for container in containers:
+        if container.workspace_id == workspace_id:
+            return container.owner
     return None

@@ -6,12 +6,11 @@ import collections
 import enum
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from workspace_launcher.engine import spec as specs
-from workspace_launcher.engine.docker import published_port
-from workspace_launcher.workspaces.upstream import network_address
+from workspace_launcher.engine.objects import Container
 
 
 class Status(str, enum.Enum):
@@ -124,27 +123,26 @@ ABANDONED = (
 )
 
 
-def workspace_from_container(attrs: Mapping, *, now: float | None = None) -> Workspace:
+def workspace_from_container(container: Container, *, now: float | None = None) -> Workspace:
     """Read a workspace back from its container: the engine is the source of truth."""
-    labels = attrs["Config"]["Labels"]
-    state = attrs["State"]
-    status = _ENGINE_STATUS.get(state["Status"], Status.FAILED)
-    if status is Status.RUNNING and network_address(attrs) is None and published_port(attrs) is None:
+    labels = container.labels
+    status = _ENGINE_STATUS.get(container.state, Status.FAILED)
+    if status is Status.RUNNING and container.address is None and container.published_port is None:
         status = Status.STARTING
     message = {Status.RUNNING: "running", Status.STARTING: "starting"}.get(status, "")
     error = None
-    if specs.launch_abandoned(attrs, now=time.time() if now is None else now):
+    if specs.launch_abandoned(container, now=time.time() if now is None else now):
         status, error = Status.FAILED, ABANDONED
         message = "launch abandoned"
     elif status is Status.PAUSED:
         message = "paused by the engine; it still holds its GPUs ('docker unpause' resumes it)"
-    elif status is Status.STOPPED and state.get("OOMKilled"):
-        limit = (attrs.get("HostConfig") or {}).get("Memory") or 0
+    elif status is Status.STOPPED and container.oom_killed:
+        limit = container.memory_limit
         message = f"stopped: out of memory (limit {_size(limit) if limit else 'none'}); start it again or launch with more memory"
     elif status is Status.STOPPED:
-        message = f"stopped (exit code {state.get('ExitCode', 0)})"
+        message = f"stopped (exit code {container.exit_code or 0})"
     elif status is Status.FAILED:
-        error = state.get("Error") or "the container is dead"
+        error = container.error or "the container is dead"
     return Workspace(
         id=labels[specs.MANAGED_LABEL],
         name=labels.get(specs.label("name"), ""),
@@ -157,9 +155,9 @@ def workspace_from_container(attrs: Mapping, *, now: float | None = None) -> Wor
         gpus=_split(labels.get(specs.label("gpus"))),
         datasets=_split(labels.get(specs.label("datasets"))),
         created=labels.get(specs.label("created"), ""),
-        started=state.get("StartedAt") if status is Status.RUNNING else None,
+        started=container.started_at if status is Status.RUNNING else None,
         base_url=labels.get(specs.label("base-url"), ""),
-        container_id=attrs["Id"],
+        container_id=container.id,
         open_demo=bool(labels.get(specs.label("open-demo"))),
         error=error,
     )

@@ -7,7 +7,8 @@ import time
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from workspace_launcher.engine.docker import DockerBackend
+from workspace_launcher.engine.objects import Container
+from workspace_launcher.engine.protocol import WorkspaceEngine
 from workspace_launcher.errors import LaunchFailed
 from workspace_launcher.workspaces.upstream import RouteChooser, Upstream
 
@@ -30,7 +31,7 @@ async def answers(client: AsyncHTTPClient, upstream: Upstream) -> bool:
     return response.code == 200
 
 
-async def container_log_tail(backend: DockerBackend, container_id: str, tail: int = 50) -> str:
+async def container_log_tail(backend: WorkspaceEngine, container_id: str, tail: int = 50) -> str:
     """The end of a container's log, or "" when it is already gone (the tail is a nicety)."""
     try:
         return await backend.logs(container_id, tail=tail)
@@ -38,21 +39,21 @@ async def container_log_tail(backend: DockerBackend, container_id: str, tail: in
         return ""
 
 
-def exit_reason(attrs: dict | None) -> str:
+def exit_reason(container: Container | None) -> str:
     """Why a container stopped before its Jupyter was ready, as the launch error says it."""
-    if attrs is None:
+    if container is None:
         return "the workspace's container was removed before Jupyter was ready"
-    state = attrs["State"]
-    if state.get("OOMKilled"):
-        limit = (attrs.get("HostConfig") or {}).get("Memory") or 0
+    if container.oom_killed:
+        limit = container.memory_limit
         shown = f"{limit // 2**20} MiB" if limit else "none"
         return (f"the workspace ran out of memory (limit {shown}) before Jupyter was ready; "
                 "launch it with more memory")
-    return f"the workspace's container exited (code {state.get('ExitCode', '?')}) before Jupyter was ready"
+    code = "?" if container.exit_code is None else container.exit_code
+    return f"the workspace's container exited (code {code}) before Jupyter was ready"
 
 
 async def wait_ready(
-    backend: DockerBackend, routes: RouteChooser, container_id: str, *, base_url: str, token: str, timeout: float
+    backend: WorkspaceEngine, routes: RouteChooser, container_id: str, *, base_url: str, token: str, timeout: float
 ) -> None:
     """Poll the workspace's ``api/status`` until it answers; fail fast, with the log tail, if the
     container exits, and after ``timeout`` seconds."""
@@ -63,11 +64,11 @@ async def wait_ready(
     while True:
         now = time.monotonic()
         if upstream is None or now - last_inspect > INSPECT_INTERVAL:
-            attrs = await backend.inspect(container_id)
+            container = await backend.inspect(container_id)
             last_inspect = now
-            if attrs is None or attrs["State"]["Status"] not in ("created", "running"):
-                raise LaunchFailed(exit_reason(attrs), log_tail=await container_log_tail(backend, container_id))
-            upstream = routes.upstream(attrs, base_url=base_url, token=token)
+            if container is None or container.state not in ("created", "running"):
+                raise LaunchFailed(exit_reason(container), log_tail=await container_log_tail(backend, container_id))
+            upstream = routes.upstream(container, base_url=base_url, token=token)
         if upstream is not None and await answers(client, upstream):
             return
         if time.monotonic() > deadline:

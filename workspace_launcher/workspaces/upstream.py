@@ -16,13 +16,12 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from yarl import URL
 
-from workspace_launcher.engine import spec as specs
-from workspace_launcher.engine.docker import published_port
+from workspace_launcher.engine.labels import JUPYTER_PORT
+from workspace_launcher.engine.objects import Container
 
 ROUTES = ("auto", "network", "published-port")
 
@@ -50,26 +49,6 @@ class Upstream:
         """Whether an absolute URL's host and port point back at this upstream."""
         hosts = {self.host} | ({"localhost"} if self.host == "127.0.0.1" else set())
         return hostname in hosts and port == self.port
-
-
-def _network(attrs: Mapping) -> Mapping:
-    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    return networks.get(specs.NETWORK_NAME) or {}
-
-
-def network_address(attrs: Mapping) -> str | None:
-    """The container's IPv4 address on the workspace network, if it is attached and running."""
-    return _network(attrs).get("IPAddress") or None
-
-
-def network_gateway(attrs: Mapping) -> str | None:
-    """The workspace network's gateway, from a container's or from the network's own attrs."""
-    if gateway := _network(attrs).get("Gateway"):
-        return gateway
-    for pool in (attrs.get("IPAM") or {}).get("Config") or []:
-        if pool.get("Gateway") and ":" not in pool["Gateway"]:
-            return pool["Gateway"]
-    return None
 
 
 def is_local_address(address: str) -> bool:
@@ -112,11 +91,11 @@ class RouteChooser:
             return self.host_on_network(gateway)
         return self.route == "network"
 
-    def upstream(self, attrs: Mapping, *, base_url: str, token: str) -> Upstream | None:
-        """How to reach the container ``attrs`` describes; ``None`` while it offers no way in."""
-        address, port, gateway = network_address(attrs), published_port(attrs), network_gateway(attrs)
-        generation = (attrs.get("State") or {}).get("StartedAt") or ""
-        by_network = Upstream(address, specs.JUPYTER_PORT, base_url, token, generation) if address else None
+    def upstream(self, container: Container, *, base_url: str, token: str) -> Upstream | None:
+        """How to reach ``container``; ``None`` while it offers no way in."""
+        address, port, gateway = container.address, container.published_port, container.gateway
+        generation = container.started_at
+        by_network = Upstream(address, JUPYTER_PORT, base_url, token, generation) if address else None
         by_port = Upstream("127.0.0.1", port, base_url, token, generation) if port else None
         if self.uses_network(gateway):
             return by_network or by_port

@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 import os
 import re
+import string
 from collections.abc import Iterable
+
+import escapism
 
 from workspace_launcher.errors import InvalidRequest
 
@@ -74,21 +77,30 @@ def validate_image_reference(value: object, *, field: str) -> str:
     return value
 
 
+_SLUG_SAFE = set(string.ascii_lowercase + string.digits)
+# Slugs name existing volumes and snapshot repositories, so they must stay byte-for-byte what
+# they were. escapism writes hex in uppercase (repositories must be lowercase: lowered below) and
+# unpadded ("\t" -> "-9", ambiguous before a hex digit), so bytes below 0x10, the ASCII control
+# characters, keep the two-digit escape they always had.
+_SLUG_RUN_RE = re.compile(r"[\x00-\x0f]+|[^\x00-\x0f]+")
+
+
+def _escape_slug_run(match: re.Match[str]) -> str:
+    run = match.group()
+    if run[0] < "\x10":
+        return "".join(f"-{ord(ch):02x}" for ch in run)
+    return escapism.escape(run, safe=_SLUG_SAFE, escape_char="-").lower()
+
+
 def owner_slug(owner: str) -> str:
     """A reversible, name-safe form of an owner name for volume and container names.
 
-    Characters outside ``[a-z0-9]`` become ``-XX`` hex escapes (as dockerspawner's escapism
-    does), so two different owners never map to the same volume.
+    Characters outside ``[a-z0-9]`` become ``-xx`` hex escapes of their UTF-8 bytes (escapism,
+    as dockerspawner uses it), so two different owners never map to the same volume.
     """
     if not owner:
         raise InvalidRequest("owner must not be empty", field="owner")
-    out = []
-    for ch in owner:
-        if ch.isascii() and (ch.islower() or ch.isdigit()):
-            out.append(ch)
-        else:
-            out.extend(f"-{b:02x}" for b in ch.encode("utf-8"))
-    return "".join(out)
+    return _SLUG_RUN_RE.sub(_escape_slug_run, owner)
 
 
 def parse_size(value: object, *, field: str) -> int:
