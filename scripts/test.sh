@@ -10,4 +10,8 @@ cd "$REPO_ROOT"
 say "running the tests"
 # Builds behind a TLS-intercepting proxy need the host's CA bundle (see ImageBuilder.extra_ca_bundle).
 export WORKSPACE_LAUNCHER_TEST_CA_BUNDLE="${WORKSPACE_LAUNCHER_TEST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+if [ "$#" -eq 0 ]; then  # the whole suite: the front end's pure rules too (jest)
+    say "front-end unit tests (jest)"
+    (cd labextension && PATH="$VENV/bin:$PATH" jlpm install --immutable >/dev/null && PATH="$VENV/bin:$PATH" jlpm test --silent)
+fi
 exec "$VENV/bin/python" -m pytest "$@"
