@@ -87,7 +87,7 @@ def test_engine_down_then_back(server, engine2, e2, clean):
 
         engine2.stop()
         try:
-            time.sleep(2.5)  # past the proxy's cached connection (CONNECTION_TTL)
+            time.sleep(2.5)  # past the proxy's cached connection (connections.CONNECTION_TTL)
             # -- every REST route that needs the engine: 503 JSON naming the fix -------------
             routes = [
                 ("GET", "profiles", None), ("GET", "gpus", None), ("GET", "workspaces", None),

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from workspace_launcher.api.views import gpus_view
 from workspace_launcher.engine import spec as specs
 from workspace_launcher.errors import NotFound
 from workspace_launcher.workspaces.manager import WorkspaceManager
@@ -157,12 +158,12 @@ def test_a_launch_abandoned_by_a_dead_host_server_fails_and_frees_its_gpus(datas
     try:
         (starting,) = asyncio.run(survivor.list(owner=owner))
         assert starting.status is Status.STARTING
-        held = asyncio.run(survivor.describe_gpus(owner=owner))["gpus"]
+        held = asyncio.run(gpus_view(survivor, owner=owner))["gpus"]
         assert [g["held_by"] for g in held if g["uuid"] == "GPU-fake-2"] == [[{"id": starting.id, "name": starting.name, "mine": True}]]
         time.sleep(3.5)
         (failed,) = asyncio.run(survivor.list(owner=owner))
         assert failed.status is Status.FAILED and "abandoned" in failed.error
-        held = asyncio.run(survivor.describe_gpus(owner=owner))["gpus"]
+        held = asyncio.run(gpus_view(survivor, owner=owner))["gpus"]
         assert all(g["held_by"] == [] for g in held)
         # The GPU can be reserved again.
         again = survivor.validate_launch(owner=owner, profile="minimal", gpus=["GPU-fake-2"])

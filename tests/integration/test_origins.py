@@ -158,7 +158,7 @@ async def test_a_session_ends_when_its_workspace_stops(host, client, session_con
         await other.stop(owner=test_owner, workspace_id=launched.id)
         await other.start(owner=test_owner, workspace_id=launched.id)
         other.engine.close()
-        await asyncio.sleep(2.1)  # the host's connection cache (CONNECTION_TTL) expires
+        await asyncio.sleep(2.1)  # the host's connection cache (connections.CONNECTION_TTL) expires
         refused = await fetch(client, host.at(launched.id, "api/status"), headers=fresh.cookie)
         assert refused.code == 403 and b"restarted" in refused.body
         # Deleted: its last session goes with it.

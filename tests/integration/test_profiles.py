@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from workspace_launcher.api.views import profiles_view
 from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR, ProfileRegistry
 from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.model import Status
@@ -112,7 +113,7 @@ def test_the_two_pytorch_profiles_are_distinct_images_running_side_by_side(built
             stack = json.loads(result.output.decode().strip().splitlines()[-1])
             # with the CI wheelhouse both are torch 2.13.0+cpu; on a GPU host 13.0 and 12.6
             assert stack["torch"].startswith("2.13.0") and stack["cuda"] is None
-        described = {p["name"]: p for p in run(manager.describe_profiles())}
+        described = {p["name"]: p for p in run(profiles_view(manager))}
         assert described["pytorch"]["image"] == a.tag and described["pytorch-cu126"]["image"] == b.tag
         assert described["pytorch"]["cuda_version"] == "13.0" and described["pytorch-cu126"]["cuda_version"] == "12.6"
     finally:

@@ -104,3 +104,20 @@ def test_the_smallest_cpu_limit_reaches_the_engine_as_a_limit(manager):
     assert request.limits.cpus == 0.01
     spec = manager._workspace_spec(request, "img", [], publish_port=False)
     assert specs.container_spec(spec)["nano_cpus"] == 10_000_000
+
+
+def test_the_launch_fields_are_the_contracts():
+    """One list of launch fields: openapi.json's LaunchRequest has exactly these properties."""
+    import json
+    from importlib.resources import files
+
+    from workspace_launcher.workspaces.launch_request import LAUNCH_FIELDS
+
+    schema = json.loads(files("workspace_launcher").joinpath("openapi.json").read_text())
+    assert set(schema["components"]["schemas"]["LaunchRequest"]["properties"]) == set(LAUNCH_FIELDS)
+
+
+def test_an_unknown_field_is_refused_by_name(manager):
+    with pytest.raises(InvalidRequest) as refused:
+        manager.validate_launch(owner="alice", profile="minimal", gpu=1)
+    assert refused.value.field == "gpu" and "allowed" in refused.value.message

@@ -19,8 +19,9 @@ from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from workspace_launcher.api.views import gpus_view, profiles_view, workspace_view
 from workspace_launcher.errors import InvalidRequest, LauncherError
-from workspace_launcher.proxy.origins import open_url
+from workspace_launcher.workspaces.launch_request import LAUNCH_FIELDS
 from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.model import Workspace
 
@@ -32,10 +33,6 @@ MAX_BODY_BYTES = 64 * 1024
 #: Most log lines one request may ask for.
 MAX_TAIL = 100_000
 _TAIL_RE = re.compile(r"^[0-9]{1,6}$")
-LAUNCH_FIELDS = {
-    "profile", "gpus", "datasets", "name", "cpus", "memory", "shm_size", "open_demo", "snapshot",
-    "deterministic", "seed", "env",
-}
 
 
 def answers_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -126,25 +123,12 @@ class LauncherHandler(LauncherContext, APIHandler):
         return workspace_view(workspace, base_url=self.base_url)
 
 
-DEMO_PATH = "lab/tree/object-detection-train.ipynb"
-
-
-def workspace_view(workspace: Workspace, *, base_url: str) -> dict:
-    """A workspace as the API shows it: no container ids or prefixes; ``url`` opens it in a
-    browser, through the host's handshake (on the demo notebook when the launch asked for it)."""
-    data = workspace.to_dict()
-    data.pop("container_id", None)
-    data.pop("base_url", None)
-    data["url"] = open_url(base_url, workspace.id, DEMO_PATH if data.pop("open_demo") else "")
-    return data
-
-
 class ProfilesHandler(LauncherHandler):
     @web.authenticated
     @authorized
     @answers_errors
     async def get(self) -> None:
-        self.finish(json.dumps(await self.manager.describe_profiles()))
+        self.finish(json.dumps(await profiles_view(self.manager)))
 
 
 class GpusHandler(LauncherHandler):
@@ -152,7 +136,7 @@ class GpusHandler(LauncherHandler):
     @authorized
     @answers_errors
     async def get(self) -> None:
-        self.finish(json.dumps(await self.manager.describe_gpus(owner=self.owner)))
+        self.finish(json.dumps(await gpus_view(self.manager, owner=self.owner)))
 
 
 class DatasetsHandler(LauncherHandler):
@@ -175,9 +159,9 @@ class WorkspacesHandler(LauncherHandler):
     @answers_errors
     async def post(self) -> None:
         body = self.json_body()
-        unknown = set(body) - LAUNCH_FIELDS
-        if unknown:
-            raise InvalidRequest(f"unknown fields {sorted(unknown)}; allowed: {sorted(LAUNCH_FIELDS)}", field=sorted(unknown)[0])
+        # Checked here too: the body becomes keyword arguments, and "owner" is the transport's.
+        if unknown := sorted(set(body) - set(LAUNCH_FIELDS)):
+            raise InvalidRequest(f"unknown fields {unknown}; allowed: {sorted(LAUNCH_FIELDS)}", field=unknown[0])
         workspace = await self.manager.start_launch(owner=self.owner, **body)
         self.set_status(202)
         self.set_header("Location", f"{self.base_url}workspace-launcher/api/workspaces/{workspace.id}")

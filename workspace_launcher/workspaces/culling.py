@@ -8,17 +8,17 @@ stops the container; volumes, token and image stay, and `start` brings it back.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import datetime
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.httpclient import AsyncHTTPClient
 from traitlets import Float, Instance
 from traitlets.config import LoggingConfigurable
 
 from workspace_launcher.errors import LauncherError
 from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.model import Status
+from workspace_launcher.workspaces.readiness import jupyter_status
 
 
 def idle_seconds(*, now_wall: float, jupyter_last_activity: str | None, proxy_idle: float | None) -> float:
@@ -80,15 +80,13 @@ class IdleCuller(LoggingConfigurable):
                 continue
             try:
                 upstream = await self.manager.connection(owner=owner, workspace_id=workspace.id)
-                response = await client.fetch(
-                    str(upstream.url(upstream.base_url + "api/status")),
-                    headers={"Authorization": f"token {upstream.token}"},
-                    request_timeout=5,
-                )
-            except (LauncherError, OSError, HTTPClientError) as e:  # unreachable: leave it be
+            except LauncherError as e:  # stopped or gone meanwhile: leave it be
                 self.log.debug("cannot read activity of %s: %s", workspace.id, e)
                 continue
-            status = json.loads(response.body)
+            status = await jupyter_status(client, upstream, timeout=5)
+            if status is None:  # unreachable: leave it be
+                self.log.debug("cannot read activity of %s: its Jupyter did not answer", workspace.id)
+                continue
             idle = idle_seconds(
                 now_wall=time.time(),
                 jupyter_last_activity=status.get("last_activity"),

@@ -8,12 +8,10 @@ the failures of launches whose containers were cleaned up) are held in memory.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from traitlets import Bool, Enum, Float, Instance, Int, List, Unicode, default, validate
@@ -21,7 +19,7 @@ from traitlets.config import LoggingConfigurable
 
 from workspace_launcher import __version__
 from workspace_launcher.catalog.datasets import DatasetCatalog
-from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR, Profile, ProfileRegistry
+from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR, ProfileRegistry
 from workspace_launcher.engine import spec as specs
 from workspace_launcher.engine.docker import DockerBackend, DockerEngine
 from workspace_launcher.engine.gpu_devices import render_group_ids
@@ -37,12 +35,13 @@ from workspace_launcher.errors import (
 )
 from workspace_launcher.gpus.allocator import GpuAllocator
 from workspace_launcher.gpus.inventory import GpuInventory
-from workspace_launcher.gpus.model import Gpu, GpuRequest
-from workspace_launcher.gpus.request import busy_gpus, parse_gpu_request
+from workspace_launcher.gpus.model import Gpu
+from workspace_launcher.gpus.request import busy_gpus
 from workspace_launcher.images.builder import ImageBuilder
-from workspace_launcher.images.pinning import check_launch, pinned_digest
+from workspace_launcher.images.pinning import check_launch
 from workspace_launcher.proxy.sessions import WorkspaceSessions
-from workspace_launcher.workspaces.environment import launch_environment
+from workspace_launcher.workspaces.connections import ConnectionCache
+from workspace_launcher.workspaces.launch_request import LaunchPolicy, LaunchRequest, validate_launch
 from workspace_launcher.workspaces.model import (
     PhaseReporter,
     ProgressCallback,
@@ -55,44 +54,14 @@ from workspace_launcher.workspaces.readiness import container_log_tail, wait_rea
 from workspace_launcher.workspaces.upstream import ROUTES, RouteChooser, Upstream
 from workspace_launcher.workspaces.validation import (
     owner_slug,
-    parse_cpus,
     parse_size,
-    validate_image_reference,
-    validate_name,
     validate_workspace_id,
 )
 
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
 SNAPSHOT_REPOSITORY = "workspace-launcher/snapshot"
 DEMO_TARGET = "/home/jovyan/work"
-#: Seconds the proxy may reuse a workspace's address and token without asking the engine.
-CONNECTION_TTL = 2.0
 EVENT_SCHEMA_ID = "https://events.jupyter.org/workspace_launcher/workspace-progress/v1"
-
-
-@dataclass(frozen=True)
-class LaunchRequest:
-    """A launch whose input has been validated; running it has no validation left to fail."""
-
-    workspace_id: str
-    owner: str
-    name: str
-    profile: Profile
-    gpus: GpuRequest
-    datasets: tuple[specs.DatasetMount, ...]
-    limits: specs.Limits
-    snapshot: str | None = None
-    open_demo: bool = False
-    environment: dict[str, str] = field(default_factory=dict)
-
-
-#: The engine refuses memory limits below 6 MiB.
-MIN_MEMORY = 6 * 1024**2
-
-
-def host_memory() -> int:
-    """Bytes of physical memory on this host."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def _now() -> str:
@@ -259,10 +228,8 @@ class WorkspaceManager(LoggingConfigurable):
         super().__init__(**kwargs)
         #: Launches in flight, and failed launches whose containers are gone, by id.
         self._launches: dict[str, Workspace] = {}
-        #: Last proxied request per workspace (monotonic seconds), for idle culling.
-        self._activity: dict[str, float] = {}
-        #: (owner, id) -> (expiry, upstream): see connection().
-        self._connections: dict[tuple[str | None, str], tuple[float, Upstream]] = {}
+        #: Upstreams the proxy asked for (cached briefly) and its idle clock, for culling.
+        self._connections = ConnectionCache()
         self.routes = RouteChooser(self.upstream_route, self.log)
         #: Launches in flight by workspace id, so delete/stop (and shutdown) can cancel them.
         self._launch_tasks: dict[str, asyncio.Task] = {}
@@ -299,66 +266,25 @@ class WorkspaceManager(LoggingConfigurable):
 
     def record_activity(self, workspace_id: str) -> None:
         """Called by the proxy on every request and WebSocket message."""
-        self._activity[workspace_id] = time.monotonic()
+        self._connections.record_activity(workspace_id)
 
     def proxy_idle_seconds(self, workspace_id: str) -> float | None:
         """Seconds since the proxy last carried traffic for the workspace (None: never)."""
-        last = self._activity.get(workspace_id)
-        return None if last is None else time.monotonic() - last
+        return self._connections.idle_seconds(workspace_id)
 
     # -- validation: everything that can be wrong with the input, before any side effect ----
-    def validate_launch(
-        self,
-        *,
-        owner: str,
-        profile: str | None = None,
-        gpus: object = 0,
-        datasets: Iterable[str] | None = None,
-        name: str | None = None,
-        cpus: object = None,
-        memory: object = None,
-        shm_size: object = None,
-        snapshot: str | None = None,
-        open_demo: object = False,
-        deterministic: object = False,
-        seed: object = 0,
-        env: object = None,
-    ) -> LaunchRequest:
-        """Check a launch request; raises InvalidRequest naming the field to fix."""
-        owner_slug(owner)
-        chosen = self.profiles.get(profile)
-        gpu_request = parse_gpu_request(gpus)
-        # A dry selection with nothing taken catches "more than exist", unknown ids and policy.
-        self.allocator.select(gpu_request, {}, vendor=chosen.gpu_vendor)
-        mounts = tuple(self.datasets.resolve(datasets))
-        workspace_id = secrets.token_hex(6)
-        name = validate_name(name, field="name") if name is not None else f"{chosen.name}-{workspace_id[:6]}"
-        limits = self._limits(chosen, cpus=cpus, memory=memory, shm_size=shm_size)
-        if snapshot is not None:
-            validate_image_reference(snapshot, field="snapshot")
-        if not isinstance(open_demo, bool):
-            raise InvalidRequest("open_demo must be true or false", field="open_demo")
-        environment = launch_environment(deterministic=deterministic, seed=seed, env=env, allowed=self.allowed_env)
-        return LaunchRequest(workspace_id, owner, name, chosen, gpu_request, mounts, limits, snapshot, open_demo, environment)
+    def launch_policy(self) -> LaunchPolicy:
+        """This manager's settings as the limits of one launch."""
+        return LaunchPolicy(
+            default_cpus=self.default_cpus, max_cpus=self.max_cpus, default_memory=self.default_memory,
+            max_memory=self.max_memory, max_shm_size=self.max_shm_size, pids_limit=self.pids_limit,
+            allowed_env=tuple(self.allowed_env),
+        )
 
-    def _limits(self, profile: Profile, *, cpus: object, memory: object, shm_size: object) -> specs.Limits:
-        host_cpus = os.cpu_count() or 1
-        max_cpus = self.max_cpus or host_cpus
-        cpus_value = parse_cpus(cpus, available=max_cpus) if cpus is not None else (self.default_cpus or None)
-        memory_value = memory if memory is not None else (self.default_memory or None)
-        memory_bytes = parse_size(memory_value, field="memory") if memory_value is not None else None
-        if memory_bytes and memory_bytes < MIN_MEMORY:
-            raise InvalidRequest("memory is below the engine's minimum of 6 MiB; write e.g. '512m'", field="memory")
-        if memory_bytes and self.max_memory and memory_bytes > parse_size(self.max_memory, field="max_memory"):
-            raise InvalidRequest(f"memory is above the admin's limit of {self.max_memory}", field="memory")
-        shm = parse_size(shm_size if shm_size is not None else profile.default_shm_size, field="shm_size")
-        max_shm = parse_size(self.max_shm_size, field="max_shm_size") if self.max_shm_size else host_memory() // 2
-        if shm > max_shm:
-            limit = self.max_shm_size or f"{max_shm // 1024**2}m (half of this host's memory)"
-            raise InvalidRequest(f"shm_size is above the admin's limit of {limit}", field="shm_size")
-        if memory_bytes and shm > memory_bytes:
-            raise InvalidRequest("shm_size cannot be larger than memory", field="shm_size")
-        return specs.Limits(cpus=cpus_value, memory=memory_bytes, shm_size=shm, pids=self.pids_limit or None)
+    def validate_launch(self, *, owner: str, **fields: object) -> LaunchRequest:
+        """Check a launch request (see :func:`~workspace_launcher.workspaces.launch_request.validate_launch`)."""
+        return validate_launch(fields, owner=owner, policy=self.launch_policy(), profiles=self.profiles,
+                               datasets=self.datasets, allocator=self.allocator)
 
     # -- launch ---------------------------------------------------------------------------
     async def launch(self, *, owner: str, on_progress: ProgressCallback | None = None, **request) -> Workspace:
@@ -635,38 +561,12 @@ class WorkspaceManager(LoggingConfigurable):
         base = self.base_url if self.base_url.endswith("/") else self.base_url + "/"
         return f"{base}workspace-launcher/workspaces/{workspace_id}/"
 
-    # -- what users may choose from --------------------------------------------------------
-    async def describe_profiles(self) -> list[dict]:
-        """Profiles with the image a launch would use now and whether it is already built."""
-        described = []
-        lock = self.builder.lock()
-        for profile in self.profiles.all().values():
-            built = await self.builder.find(profile)
-            described.append(
-                {
-                    **profile.to_dict(),
-                    "image": built.tag if built else None,
-                    "pinned_digest": pinned_digest(profile, self.builder, lock),
-                    "built": built is not None,
-                }
-            )
-        return described
-
-    async def describe_gpus(self, *, owner: str) -> dict:
-        """The inventory, who holds each GPU (names only for the owner's own), and the policy."""
+    # -- who holds what -----------------------------------------------------------------------
+    async def gpu_holders(self, *, owner: str) -> tuple[dict[str, list[str]], dict[str, str]]:
+        """(GPU uuid -> ids of the workspaces holding it, id -> name of the owner's own ones)."""
         containers = await self._containers()
-        held = specs.gpus_held(containers)
         names = {w.id: w.name for w in map(workspace_from_container, containers) if w.owner == owner}
-        gpus = []
-        for gpu in self.inventory.gpus():
-            holders = [{"id": i, "name": names.get(i), "mine": i in names} for i in held.get(gpu.uuid, [])]
-            gpus.append({**gpu.to_dict(), "held_by": holders})
-        policy = {
-            "allow_sharing": self.allocator.allow_sharing,
-            "max_gpus_per_workspace": self.allocator.max_gpus_per_workspace,
-            "max_gpus_per_owner": self.allocator.max_gpus_per_owner,
-        }
-        return {"gpus": gpus, "policy": policy, "source": self.inventory.source}
+        return specs.gpus_held(containers), names
 
     # -- lifecycle ------------------------------------------------------------------------
     async def list(self, *, owner: str | None = None) -> list[Workspace]:
@@ -842,10 +742,8 @@ class WorkspaceManager(LoggingConfigurable):
         Cached for ``CONNECTION_TTL`` seconds per (owner, id), so proxied requests do not each
         pay two engine round trips; this manager's own stop/start/delete drop the entry at once.
         """
-        key = (owner, workspace_id)
-        cached = self._connections.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if (cached := self._connections.get(owner, workspace_id)) is not None:
+            return cached
         workspace, container_id = await self._container_of(owner, workspace_id)
         container = self._cached(container_id) or await self.backend.inspect(container_id)
         found = None
@@ -853,12 +751,11 @@ class WorkspaceManager(LoggingConfigurable):
             found = self.routes.upstream(container, base_url=workspace.base_url, token=container.env["JUPYTER_TOKEN"])
         if found is None:
             raise Conflict(f"workspace {workspace.name} is {workspace.status.value}, not running; start it first")
-        self._connections[key] = (time.monotonic() + CONNECTION_TTL, found)
+        self._connections.put(owner, workspace_id, found)
         return found
 
     def _forget_connection(self, workspace_id: str) -> None:
-        for key in [k for k in self._connections if k[1] == workspace_id]:
-            del self._connections[key]
+        self._connections.forget(workspace_id)
 
 
 def _owner_of(containers: list[Container], workspace_id: str) -> str | None:

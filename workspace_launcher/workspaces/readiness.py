@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
@@ -17,18 +18,30 @@ INSPECT_INTERVAL = 1.0
 POLL_INTERVAL = 0.05
 
 
-async def answers(client: AsyncHTTPClient, upstream: Upstream) -> bool:
-    """Whether the workspace's Jupyter answers ``api/status`` with its token."""
+async def jupyter_status(client: AsyncHTTPClient, upstream: Upstream, *, timeout: float = 2.0) -> dict | None:
+    """The workspace's Jupyter ``api/status`` (asked with its token), or None when it does not
+    answer with one: the one probe readiness, the proxy's first request and culling share."""
     try:
         response = await client.fetch(
             str(upstream.url(upstream.base_url + "api/status")),
             headers={"Authorization": f"token {upstream.token}"},
-            request_timeout=2.0,
+            request_timeout=timeout,
             raise_error=False,
         )
     except (OSError, HTTPClientError):
-        return False
-    return response.code == 200
+        return None
+    if response.code != 200:
+        return None
+    try:
+        status = json.loads(response.body)
+    except ValueError:
+        return None
+    return status if isinstance(status, dict) else None
+
+
+async def answers(client: AsyncHTTPClient, upstream: Upstream) -> bool:
+    """Whether the workspace's Jupyter answers ``api/status`` with its token."""
+    return await jupyter_status(client, upstream) is not None
 
 
 async def container_log_tail(backend: WorkspaceEngine, container_id: str, tail: int = 50) -> str:
