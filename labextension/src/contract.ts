@@ -61,6 +61,12 @@ export interface IGpuHolder {
   mine: boolean;
 }
 
+/**
+ * The keys of the server's per-vendor GPU choices: a launching profile's `gpu_vendor`, or
+ * `any` for a profile without one (which may use every GPU).
+ */
+export type GpuChoiceKey = 'any' | 'nvidia' | 'amd';
+
 /** `Gpu`: one GPU of the host. */
 export interface IGpu {
   index: number;
@@ -70,6 +76,10 @@ export interface IGpu {
   vendor: 'nvidia' | 'amd';
   device_paths?: string[];
   held_by: IGpuHolder[];
+  /** Who holds it, in words ('free', 'held by your workspace exp-1, ...'). */
+  status: string;
+  /** Why it cannot be picked now (none picked yet), by choice key; '' when it can. */
+  pick_reasons: Record<GpuChoiceKey, string>;
 }
 
 /** `GpuInventory.policy`: the admin's GPU policy; limits of 0 mean no limit. */
@@ -79,12 +89,27 @@ export interface IGpuPolicy {
   max_gpus_per_owner: number;
 }
 
-/** `GpuInventory`: `GET gpus`. */
+/**
+ * `GpuInventory`: `GET gpus`. The choices under the policy are the server's: the front end
+ * renders them and computes no policy of its own.
+ */
 export interface IGpuInventory {
   gpus: IGpu[];
   policy: IGpuPolicy;
   /** declared, nvml, nvidia-smi, rocm or none. */
   source: string;
+  /** How many GPUs the user's workspaces hold (one per GPU and workspace). */
+  owner_holds: number;
+  /** The most GPUs one launch may ask for now, by choice key. */
+  max_gpus: Record<GpuChoiceKey, number>;
+  /** Why no more than `max_gpus` ('' when that is just how many GPUs the host has for it). */
+  max_gpus_reason: Record<GpuChoiceKey, string>;
+  /** Item n: '' when asking for n GPUs is allowed now, else why not (n up to the GPUs for it). */
+  count_reasons: Record<GpuChoiceKey, string[]>;
+  /** The most GPUs one launch may pick by uuid now, under the policy. */
+  max_picked: number;
+  /** Why no GPU may be picked beyond `max_picked` ('' when no limit applies). */
+  max_picked_reason: string;
 }
 
 /** `Dataset`: `GET datasets` items. */

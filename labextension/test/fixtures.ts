@@ -1,14 +1,36 @@
 /** Small builders of API objects for the unit tests. */
-import { IGpu, IGpuHolder, IGpuInventory, IGpuPolicy, IProfile } from '../src/contract';
+import {
+  GpuChoiceKey,
+  IGpu,
+  IGpuHolder,
+  IGpuInventory,
+  IGpuPolicy,
+  IProfile
+} from '../src/contract';
 
+/** A value for each choice key: `any` and the given ones, the rest `other`. */
+export function byKey<T>(
+  any: T,
+  other: T,
+  given: Partial<Record<GpuChoiceKey, T>> = {}
+): Record<GpuChoiceKey, T> {
+  return { any, nvidia: other, amd: other, ...given };
+}
+
+/** A free GPU (NVIDIA unless `options` say otherwise) that profiles of its vendor may pick. */
 export function gpu(index: number, options: Partial<IGpu> = {}): IGpu {
+  const vendor = options.vendor ?? 'nvidia';
+  const needs = (key: 'nvidia' | 'amd') =>
+    key === vendor ? '' : `this profile needs ${key.toUpperCase()} GPUs`;
   return {
     index,
     uuid: `GPU-${index}`,
     name: 'NVIDIA A100',
     memory_mib: 81920,
-    vendor: 'nvidia',
+    vendor,
     held_by: [],
+    status: 'free',
+    pick_reasons: { any: '', nvidia: needs('nvidia'), amd: needs('amd') },
     ...options
   };
 }
@@ -17,11 +39,28 @@ export function heldBy(id: string, mine: boolean, name: string | null = null): I
   return { id, name, mine };
 }
 
-export function inventory(gpus: IGpu[], policy: Partial<IGpuPolicy> = {}): IGpuInventory {
+/**
+ * The server's answer for `gpus`. Its choices (`options`) default to what the server answers
+ * when nothing bounds them (no GPU held, no limit); the unit tests set them as the server would.
+ */
+export function inventory(
+  gpus: IGpu[],
+  options: Partial<Omit<IGpuInventory, 'gpus' | 'policy'>> = {},
+  policy: Partial<IGpuPolicy> = {}
+): IGpuInventory {
+  const count = (key: GpuChoiceKey) => gpus.filter(g => key === 'any' || g.vendor === key).length;
+  const counts = (key: GpuChoiceKey) => Array<string>(count(key) + 1).fill('');
   return {
     gpus,
     policy: { allow_sharing: false, max_gpus_per_workspace: 0, max_gpus_per_owner: 0, ...policy },
-    source: 'declared'
+    source: 'declared',
+    owner_holds: 0,
+    max_gpus: { any: count('any'), nvidia: count('nvidia'), amd: count('amd') },
+    max_gpus_reason: byKey('', ''),
+    count_reasons: { any: counts('any'), nvidia: counts('nvidia'), amd: counts('amd') },
+    max_picked: gpus.length,
+    max_picked_reason: '',
+    ...options
   };
 }
 

@@ -1,19 +1,17 @@
 import {
   IFormValues,
   buildRequest,
+  choiceKey,
   chooseProfile,
-  countChoice,
+  countChoices,
   defaultGpus,
-  eligibleGpus,
   emptyValues,
   errorPlace,
   fitGpusToProfile,
   gpuChoice,
-  gpuLimit,
-  gpusHeldByMe,
-  holderText
+  gpuLimit
 } from '../src/launch/rules';
-import { gpu, heldBy, inventory, profile } from './fixtures';
+import { byKey, gpu, heldBy, inventory, profile } from './fixtures';
 
 const cuda = profile('pytorch');
 const rocm = profile('rocm', { gpu_vendor: 'amd' });
@@ -23,157 +21,86 @@ function values(change: Partial<IFormValues> = {}): IFormValues {
   return { ...emptyValues(), ...change };
 }
 
-describe('eligibleGpus', () => {
-  const mixed = inventory([gpu(0), gpu(1, { vendor: 'amd' }), gpu(2)]);
-
-  it('keeps the GPUs of the profile vendor', () => {
-    expect(eligibleGpus(mixed, cuda).map(g => g.index)).toEqual([0, 2]);
-    expect(eligibleGpus(mixed, rocm).map(g => g.index)).toEqual([1]);
-  });
-
-  it('keeps every GPU for a profile without a vendor or no profile', () => {
-    expect(eligibleGpus(mixed, cpu)).toHaveLength(3);
-    expect(eligibleGpus(mixed, undefined)).toHaveLength(3);
-  });
-
-  it('is empty before the inventory is loaded', () => {
-    expect(eligibleGpus(null, cuda)).toEqual([]);
-  });
-});
-
-describe('gpusHeldByMe and holderText', () => {
-  const gpus = [
-    gpu(0, { held_by: [heldBy('a1', true, 'exp-1')] }),
-    gpu(1, { held_by: [heldBy('b2', false)] }),
-    gpu(2, { held_by: [heldBy('a1', true, 'exp-1'), heldBy('c3', true)] }),
-    gpu(3)
-  ];
-
-  it('counts the distinct GPUs the user holds', () => {
-    expect(gpusHeldByMe(inventory(gpus))).toBe(2);
-    expect(gpusHeldByMe(null)).toBe(0);
-  });
-
-  it('says who holds a GPU', () => {
-    expect(holderText(gpus[3])).toBe('free');
-    expect(holderText(gpus[0])).toBe('held by your workspace exp-1');
-    expect(holderText(gpus[1])).toBe('held by workspace b2 of another user');
-    expect(holderText(gpus[2])).toBe('held by your workspace exp-1, your workspace c3');
+describe('choiceKey', () => {
+  it("is the profile's GPU vendor, or 'any'", () => {
+    expect(choiceKey(cuda)).toBe('nvidia');
+    expect(choiceKey(rocm)).toBe('amd');
+    expect(choiceKey(cpu)).toBe('any');
+    expect(choiceKey(undefined)).toBe('any');
   });
 });
 
 describe('gpuLimit', () => {
-  it('explains a host without GPUs for the profile', () => {
-    expect(gpuLimit(inventory([]), cpu)).toEqual({ max: 0, reason: 'this host has no GPUs' });
-    expect(gpuLimit(inventory([gpu(0)]), rocm)).toEqual({
-      max: 0,
-      reason: 'this host has no AMD GPUs'
-    });
-    expect(gpuLimit(null, cuda)).toEqual({ max: 0, reason: 'this host has no NVIDIA GPUs' });
+  const reason = 'the policy allows at most 2 GPUs per workspace';
+  const inv = inventory([gpu(0), gpu(1), gpu(2)], {
+    max_gpus: byKey(2, 2, { amd: 0 }),
+    max_gpus_reason: byKey(reason, reason, { amd: 'this host has no AMD GPUs' })
   });
 
-  it('is the number of eligible GPUs when nothing else bounds it', () => {
-    expect(gpuLimit(inventory([gpu(0), gpu(1)]), cuda)).toEqual({ max: 2, reason: '' });
+  it("shows the server's limit for the profile's vendor", () => {
+    expect(gpuLimit(inv, cuda)).toEqual({ max: 2, reason });
+    expect(gpuLimit(inv, cpu)).toEqual({ max: 2, reason });
+    expect(gpuLimit(inv, rocm)).toEqual({ max: 0, reason: 'this host has no AMD GPUs' });
   });
 
-  it('counts only free GPUs when sharing is off', () => {
-    const held = inventory([gpu(0, { held_by: [heldBy('x', false)] }), gpu(1), gpu(2), gpu(3)]);
-    expect(gpuLimit(held, cuda)).toEqual({
-      max: 3,
-      reason: 'only 3 of 4 GPUs are free; the others are held by other workspaces'
-    });
-    const shared = inventory(held.gpus, { allow_sharing: true });
-    expect(gpuLimit(shared, cuda)).toEqual({ max: 4, reason: '' });
-  });
-
-  it('applies the per-workspace and per-user limits', () => {
-    const four = [gpu(0), gpu(1), gpu(2), gpu(3)];
-    expect(gpuLimit(inventory(four, { max_gpus_per_workspace: 2 }), cuda)).toEqual({
-      max: 2,
-      reason: 'the policy allows at most 2 GPUs per workspace'
-    });
-    const mine = [gpu(0, { held_by: [heldBy('m', true, 'mine')] }), ...four.slice(1)];
-    expect(gpuLimit(inventory(mine, { allow_sharing: true, max_gpus_per_owner: 2 }), cuda)).toEqual(
-      {
-        max: 1,
-        reason: 'the policy allows at most 2 GPUs per user and your workspaces hold 1'
-      }
-    );
-    expect(
-      gpuLimit(inventory(mine, { allow_sharing: true, max_gpus_per_owner: 1 }), cuda).max
-    ).toBe(0);
+  it('is none, without a reason, before the inventory is loaded', () => {
+    expect(gpuLimit(null, cuda)).toEqual({ max: 0, reason: '' });
   });
 });
 
-describe('countChoice', () => {
-  const two = inventory([gpu(0), gpu(1)], { max_gpus_per_workspace: 1 });
-
-  it('always allows no GPU', () => {
-    expect(countChoice(0, null, cuda)).toEqual({ enabled: true, reason: '' });
+describe('countChoices', () => {
+  const reason = 'the policy allows at most 1 GPU per workspace';
+  const inv = inventory([gpu(0), gpu(1)], {
+    count_reasons: byKey(['', '', reason], ['', '', reason], { amd: [''] })
   });
 
-  it('refuses more GPUs than the host has for the profile', () => {
-    expect(countChoice(3, two, cuda)).toEqual({
-      enabled: false,
-      reason: 'this host has 2 GPUs for this profile'
-    });
-    expect(countChoice(1, two, rocm)).toEqual({
-      enabled: false,
-      reason: 'this host has 0 GPUs for this profile'
-    });
+  it("offers the server's counts for the profile's vendor, each allowed or not", () => {
+    expect(countChoices(inv, cuda)).toEqual([
+      { enabled: true, reason: '' },
+      { enabled: true, reason: '' },
+      { enabled: false, reason }
+    ]);
+    expect(countChoices(inv, rocm)).toEqual([{ enabled: true, reason: '' }]);
   });
 
-  it('refuses counts over the policy limit, with its reason', () => {
-    expect(countChoice(1, two, cuda)).toEqual({ enabled: true, reason: '' });
-    expect(countChoice(2, two, cuda)).toEqual({
-      enabled: false,
-      reason: 'the policy allows at most 1 GPU per workspace'
-    });
+  it('offers no GPU before the inventory is loaded', () => {
+    expect(countChoices(null, cuda)).toEqual([{ enabled: true, reason: '' }]);
   });
 });
 
 describe('gpuChoice', () => {
+  const sharingOff = 'held by workspace x of another user; GPU sharing is off';
+  const held = gpu(0, {
+    held_by: [heldBy('x', false)],
+    status: 'held by workspace x of another user',
+    pick_reasons: byKey(sharingOff, sharingOff, { amd: 'this profile needs NVIDIA GPUs' })
+  });
+
   it('always lets a ticked GPU be unticked', () => {
-    const held = gpu(0, { held_by: [heldBy('x', false)] });
     expect(gpuChoice(held, [held.uuid], inventory([held]), rocm).enabled).toBe(true);
   });
 
-  it('refuses a GPU of another vendor', () => {
-    const amd = gpu(0, { vendor: 'amd' });
+  it("shows the server's reason for the profile's vendor", () => {
+    expect(gpuChoice(held, [], inventory([held]), cuda)).toEqual({
+      enabled: false,
+      reason: sharingOff
+    });
+    const amd = gpu(1, { vendor: 'amd' });
     expect(gpuChoice(amd, [], inventory([amd]), cuda)).toEqual({
       enabled: false,
       reason: 'this profile needs NVIDIA GPUs'
     });
+    expect(gpuChoice(amd, [], inventory([amd]), rocm).enabled).toBe(true);
+    expect(gpuChoice(amd, [], inventory([amd]), cpu).enabled).toBe(true);
   });
 
-  it('refuses a held GPU while sharing is off, and allows it when sharing is on', () => {
-    const held = gpu(0, { held_by: [heldBy('x', false)] });
-    expect(gpuChoice(held, [], inventory([held]), cuda)).toEqual({
-      enabled: false,
-      reason: 'held by workspace x of another user; GPU sharing is off'
-    });
-    const shared = inventory([held], { allow_sharing: true });
-    expect(gpuChoice(held, [], shared, cuda).enabled).toBe(true);
-  });
-
-  it('applies the per-workspace limit to the GPUs already ticked', () => {
-    const gpus = [gpu(0), gpu(1)];
-    const inv = inventory(gpus, { max_gpus_per_workspace: 1 });
+  it("stops at the server's limit on picked GPUs, with its reason", () => {
+    const gpus = [gpu(0), gpu(1), gpu(2)];
+    const reason = 'the policy allows at most 2 GPUs per user and your workspaces hold 1';
+    const inv = inventory(gpus, { max_picked: 1, max_picked_reason: reason });
     expect(gpuChoice(gpus[1], [], inv, cuda).enabled).toBe(true);
-    expect(gpuChoice(gpus[1], [gpus[0].uuid], inv, cuda)).toEqual({
-      enabled: false,
-      reason: 'the policy allows at most 1 GPU per workspace'
-    });
-  });
-
-  it('applies the per-user limit to the GPUs the user holds', () => {
-    const gpus = [gpu(0, { held_by: [heldBy('m', true, 'mine')] }), gpu(1), gpu(2)];
-    const inv = inventory(gpus, { allow_sharing: true, max_gpus_per_owner: 2 });
-    expect(gpuChoice(gpus[1], [], inv, cuda).enabled).toBe(true);
-    expect(gpuChoice(gpus[2], [gpus[1].uuid], inv, cuda)).toEqual({
-      enabled: false,
-      reason: 'the policy allows at most 2 GPUs per user and your workspaces hold 1'
-    });
+    expect(gpuChoice(gpus[2], [gpus[1].uuid], inv, cuda)).toEqual({ enabled: false, reason });
+    expect(gpuChoice(gpus[1], [gpus[1].uuid], inv, cuda).enabled).toBe(true);
   });
 });
 
@@ -268,7 +195,9 @@ describe('defaultGpus', () => {
     expect(defaultGpus(values({ profile: 'minimal', gpuCount: 1 }), profiles, inv).gpuCount).toBe(
       0
     );
-    const held = inventory([gpu(0, { held_by: [heldBy('x', false)] })]);
+    const held = inventory([gpu(0, { held_by: [heldBy('x', false)] })], {
+      max_gpus: byKey(0, 0)
+    });
     expect(defaultGpus(values({ profile: 'pytorch' }), profiles, held).gpuCount).toBe(0);
     expect(defaultGpus(values({ profile: 'pytorch' }), null, null).gpuCount).toBe(0);
   });

@@ -111,6 +111,16 @@ async def test_catalog_endpoints(jp_fetch, minimal_image):
     gpus = check(await jp_fetch(*API, "gpus"), "/gpus")
     assert [g["uuid"] for g in gpus["gpus"]] == [g["uuid"] for g in FAKE_GPUS]
     assert gpus["policy"]["max_gpus_per_workspace"] == 2 and gpus["source"] == "declared"
+    # The choices the server computed under that policy, for the declared GPUs (four free NVIDIA).
+    per_workspace = "the policy allows at most 2 GPUs per workspace"
+    assert all(g["status"] == "free" for g in gpus["gpus"])
+    assert all(g["pick_reasons"] == {"any": "", "nvidia": "", "amd": "this profile needs AMD GPUs"} for g in gpus["gpus"])
+    assert gpus["owner_holds"] == 0
+    assert gpus["max_gpus"] == {"any": 2, "nvidia": 2, "amd": 0}
+    assert gpus["max_gpus_reason"] == {"any": per_workspace, "nvidia": per_workspace, "amd": "this host has no AMD GPUs"}
+    assert gpus["count_reasons"]["nvidia"] == ["", "", "", per_workspace, per_workspace] == gpus["count_reasons"]["any"]
+    assert gpus["count_reasons"]["amd"] == [""]
+    assert (gpus["max_picked"], gpus["max_picked_reason"]) == (2, per_workspace)
     datasets = check(await jp_fetch(*API, "datasets"), "/datasets")
     assert datasets == [{"name": "demo", "description": "demo data", "mount_path": "/datasets/demo"}]
     document = json.loads((await jp_fetch(*API, "openapi.json")).body)

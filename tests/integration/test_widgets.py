@@ -10,11 +10,12 @@ import pytest
 from workspace_launcher.notebook.widget import LauncherClient, WorkspaceLauncher
 
 from .conftest import make_config
+from .test_workspaces import FAKE_GPUS
 
 
 @pytest.fixture
 def jp_server_config(dataset_root, tmp_path, test_owner):
-    config = make_config(dataset_root, tmp_path)
+    config = make_config(dataset_root, tmp_path, declared_gpus=FAKE_GPUS, max_gpus_per_workspace=2)
     config.WorkspaceLauncherApp.owner = test_owner
     config.ServerApp.jpserver_extensions = {"workspace_launcher": True}
     return config
@@ -60,3 +61,32 @@ async def test_the_widget_shows_a_validation_error(jp_serverapp, http_server_cli
     await until(lambda: "lowercase" in launcher.status.value)
     assert launcher.status.value.startswith("<span") and "name: " in launcher.status.value
     assert launcher.link.value == ""
+
+
+async def test_the_widget_offers_the_servers_gpu_choices(jp_serverapp, http_server_client, jp_http_port, jp_base_url):
+    """The widget offers what ``GET gpus`` computed for the chosen profile, and follows a new
+    answer on refresh: it computes no policy of its own."""
+    client = LauncherClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
+    launcher = await asyncio.to_thread(WorkspaceLauncher, client=client)
+    answer = await asyncio.to_thread(client.get, "gpus")
+    assert answer["max_gpus"]["any"] == answer["max_gpus"]["nvidia"] == 2  # four free, two per workspace
+    for profile in ("minimal", "pytorch"):  # no GPU vendor, and NVIDIA
+        launcher.profile.value = profile
+        key = launcher.gpu_choice_key()
+        assert key == ("any" if profile == "minimal" else "nvidia")
+        assert launcher.gpu_count.max == answer["max_gpus"][key]
+        assert [uuid for _, uuid in launcher.gpu_ids.options] == [
+            g["uuid"] for g in answer["gpus"] if not g["pick_reasons"][key]
+        ] == [g["uuid"] for g in FAKE_GPUS]
+        assert launcher.gpu_limit.value.startswith("At most 2 now: the policy allows at most 2 GPUs per workspace.")
+    launcher.gpu_count.value = 2
+    launcher.gpu_ids.value = (FAKE_GPUS[1]["uuid"],)
+
+    manager = jp_serverapp.web_app.settings["workspace_launcher_manager"]
+    manager.allocator.max_gpus_per_workspace = 1  # the admin's policy, as the next answer shows it
+    await asyncio.to_thread(launcher.refresh)
+    assert launcher.inventory["max_gpus"]["nvidia"] == 1 and launcher.inventory["max_picked"] == 1
+    assert launcher.gpu_count.max == 1 and launcher.gpu_count.value == 1
+    assert launcher.gpu_ids.value == (FAKE_GPUS[1]["uuid"],)  # still offered: kept
+    assert "at most 1 GPU per workspace" in launcher.gpu_limit.value
+    assert "Pick at most 1" in launcher.gpu_limit.value

@@ -54,7 +54,8 @@ def parse_gpu_request(value: object) -> GpuRequest:
 
 
 
-def _gpus_word(n: int) -> str:
+def gpus_word(n: int) -> str:
+    """The words for n GPUs: "1 GPU", "2 GPUs"."""
     return f"{n} GPU" if n == 1 else f"{n} GPUs"
 
 
@@ -78,6 +79,9 @@ def select_gpus(
 
     Raises :class:`InvalidRequest` for a request this host or policy can never satisfy and
     :class:`Conflict` for one that fails only because of what others hold now.
+
+    What the front ends offer is computed with the same rules by
+    :func:`workspace_launcher.gpus.choices.gpu_choices`; change both together.
     """
     if request.kind == "none":
         return []
@@ -102,19 +106,19 @@ def select_gpus(
     else:
         wanted = len(eligible) if request.kind == "all" else request.count
         if wanted > len(eligible):
-            raise InvalidRequest(f"asked for {_gpus_word(wanted)} but this host has {len(eligible)} {what}; "
+            raise InvalidRequest(f"asked for {gpus_word(wanted)} but this host has {len(eligible)} {what}; "
                                  f"ask for at most {len(eligible)}", field="gpus")
         chosen = eligible[:wanted]
 
     n = len(chosen)
     for limit, per, trait in ((max_per_workspace, "workspace", "workspace"), (max_per_owner, "user", "owner")):
         if limit and n > limit:
-            raise InvalidRequest(f"asked for {_gpus_word(n)} but the policy allows at most {limit} per {per} "
+            raise InvalidRequest(f"asked for {gpus_word(n)} but the policy allows at most {limit} per {per} "
                                  f"(GpuAllocator.max_gpus_per_{trait}); ask for fewer", field="gpus")
     if max_per_owner and owner_holds + n > max_per_owner:
         left = max(max_per_owner - owner_holds, 0)
         raise Conflict(
-            f"you already hold {_gpus_word(owner_holds)} and the policy allows at most "
+            f"you already hold {gpus_word(owner_holds)} and the policy allows at most "
             f"{max_per_owner} per user (GpuAllocator.max_gpus_per_owner); stop a workspace"
             + (f" or ask for at most {left}" if left else " first")
         )
@@ -130,7 +134,7 @@ def select_gpus(
             return free[:n]
         holding = sorted({h for g in eligible for h in holders(taken, g.uuid)})
         raise Conflict(
-            f"asked for {_gpus_word(n)} but {len(free)} of {len(eligible)} {what} are free; the "
+            f"asked for {gpus_word(n)} but {len(free)} of {len(eligible)} {what} are free; the "
             f"others are held by workspaces {', '.join(holding)}; stop one of them or ask for fewer"
         )
     busy = [(g, holders(taken, g.uuid)) for g in chosen if holders(taken, g.uuid)]

@@ -66,20 +66,19 @@ class WorkspaceLauncher(widgets.VBox):
         self.client = client or LauncherClient.from_running_server()
         self.poll_interval = poll_interval
         profiles = self.client.get("profiles")
-        inventory = self.client.get("gpus")
         datasets = self.client.get("datasets")
+        self.profiles = {p["name"]: p for p in profiles}
+        #: The server's last ``GET gpus`` answer: the GPUs and the choices its policy leaves now.
+        self.inventory: dict | None = None
 
         self.profile = widgets.Dropdown(
             options=[(f"{p['display_name']} ({'built' if p['built'] else 'will build'})", p["name"]) for p in profiles],
             description="Profile",
         )
-        free = [g for g in inventory["gpus"] if not g["held_by"]]
-        limit = inventory["policy"]["max_gpus_per_workspace"] or len(inventory["gpus"])
-        self.gpu_count = widgets.BoundedIntText(value=0, min=0, max=min(limit, len(free)), description="GPUs")
-        self.gpu_ids = widgets.SelectMultiple(
-            options=[(f"{g['index']}: {g['name']} ({g['memory_mib']} MiB)", g["uuid"]) for g in free],
-            description="or pick", rows=min(4, max(1, len(free))),
-        )
+        self.gpu_count = widgets.BoundedIntText(value=0, min=0, max=0, description="GPUs")
+        self.gpu_ids = widgets.SelectMultiple(options=[], description="or pick", rows=1)
+        self.gpu_limit = widgets.HTML()
+        self.profile.observe(lambda _: self.show_gpu_choices(), names="value")
         self.datasets = {
             d["name"]: widgets.Checkbox(description=f"{d['name']} — {d['description']}", indent=False) for d in datasets
         }
@@ -95,7 +94,7 @@ class WorkspaceLauncher(widgets.VBox):
         refresh.on_click(lambda _: self._in_background(self.refresh))
         super().__init__(
             [
-                self.profile, widgets.HBox([self.gpu_count, self.gpu_ids]),
+                self.profile, widgets.HBox([self.gpu_count, self.gpu_ids]), self.gpu_limit,
                 widgets.HTML("<b>Datasets</b> (read-only at /datasets/&lt;name&gt;; /models is your model volume)"),
                 *self.datasets.values(), self.name, self.open_demo,
                 widgets.HBox([self.launch_button, self.progress]), self.status, self.link,
@@ -159,7 +158,39 @@ class WorkspaceLauncher(widgets.VBox):
         self.refresh()
         return workspace
 
+    def gpu_choice_key(self) -> str:
+        """The key of the server's GPU choices for the chosen profile: its vendor, or "any"."""
+        return (self.profiles.get(self.profile.value) or {}).get("gpu_vendor") or "any"
+
+    def show_gpu_choices(self, inventory: dict | None = None) -> None:
+        """Offer what the server's answer allows the chosen profile now: at most ``max_gpus``
+        GPUs, and the GPUs it may pick. The policy is the server's; nothing is computed here."""
+        if inventory is not None:
+            self.inventory = inventory
+        if self.inventory is None:
+            return
+        key = self.gpu_choice_key()
+        gpus = self.inventory["gpus"]
+        most = self.inventory["max_gpus"][key]
+        self.gpu_count.max = most  # a larger value is lowered to it
+        options = [
+            (f"{g['index']}: {g['name']} ({g['memory_mib']} MiB)" + (f", {g['status']}" if g["held_by"] else ""), g["uuid"])
+            for g in gpus if not g["pick_reasons"][key]  # with sharing on, held GPUs may be picked
+        ]
+        if options != list(self.gpu_ids.options):
+            kept = tuple(uuid for uuid in self.gpu_ids.value if uuid in {u for _, u in options})
+            self.gpu_ids.options = options
+            self.gpu_ids.value = kept
+            self.gpu_ids.rows = min(4, max(1, len(options)))
+        notes = []
+        if gpus and (reason := self.inventory["max_gpus_reason"][key]):
+            notes.append(f"At most {most} now: {reason}.")
+        if len(options) > self.inventory["max_picked"]:
+            notes.append(f"Pick at most {self.inventory['max_picked']}: {self.inventory['max_picked_reason']}.")
+        self.gpu_limit.value = "<br>".join(html.escape(n) for n in notes)
+
     def refresh(self) -> None:
+        self.show_gpu_choices(self.client.get("gpus"))
         rows = []
         for workspace in self.client.get("workspaces"):
             stop = widgets.Button(description="Stop", disabled=workspace["status"] != "running")

@@ -2,10 +2,10 @@
 browser and one workspace's Jupyter, once a handler's ``prepare`` has chosen the target.
 
 Bodies stream both ways with backpressure: a request body goes from ``data_received`` through a
-small bounded queue into aiohttp; a response goes out chunk by chunk as aiohttp receives it
-(whatever aiohttp holds by then), each awaited with ``flush``; aiohttp goes on reading the
-workspace meanwhile, until its buffer holds twice ``client.UPSTREAM_READ_BUFFER``, so the two sockets
-overlap. HTML is streamed through a redactor of the workspace's token, which Jupyter writes into
+small bounded queue into aiohttp; a response goes out chunk by chunk as aiohttp receives it,
+handed to tornado at once and waited for only when ``RELAY_HIGH_WATER`` bytes are still on their
+way to the browser; aiohttp goes on reading the workspace meanwhile, until its buffer holds twice
+``client.UPSTREAM_READ_BUFFER``, so the two sockets overlap. HTML is streamed through a redactor of the workspace's token, which Jupyter writes into
 the pages it serves a token-authenticated caller (JupyterLab's page config, error pages).
 """
 
@@ -53,6 +53,10 @@ async def running_upstream(manager, owner: str, workspace_id: str) -> Upstream:
         raise web.HTTPError(503, "%s", e.message) from e
     except LauncherError as e:
         raise web.HTTPError(e.status_code, "%s", e.message) from e
+
+
+#: Bytes of a response handed to tornado before the relay waits for the browser to take them.
+RELAY_HIGH_WATER = 1024 * 1024
 
 
 class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
@@ -181,10 +185,20 @@ class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
         complete = False
         try:
             redact = self._copy_response_head(response, self._target)
+            unflushed = 0
             async for chunk in response.content.iter_any():  # as received: no re-slicing into copies
                 if chunk := redact(chunk) if redact else chunk:
                     self.write(chunk)
-                    await self.flush()
+                    flushed = self.flush()
+                    unflushed += len(chunk)
+                    if flushed.done():  # written at once, or refused: the browser has left
+                        flushed.result()
+                        unflushed = 0
+                    # Backpressure without a wait per chunk: the browser's socket drains while
+                    # aiohttp reads on, and at most RELAY_HIGH_WATER bytes wait in tornado.
+                    elif unflushed >= RELAY_HIGH_WATER:
+                        await flushed
+                        unflushed = 0
             if redact and (tail := redact.end()):
                 self.write(tail)
             complete = True

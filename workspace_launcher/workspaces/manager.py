@@ -34,6 +34,7 @@ from workspace_launcher.errors import (
     NotFound,
 )
 from workspace_launcher.gpus.allocator import GpuAllocator
+from workspace_launcher.gpus.choices import owner_holds
 from workspace_launcher.gpus.inventory import GpuInventory
 from workspace_launcher.gpus.model import Gpu
 from workspace_launcher.gpus.request import busy_gpus
@@ -511,8 +512,9 @@ class WorkspaceManager(LoggingConfigurable):
             return []
         containers = await self.backend.list_workspaces()  # fresh: other servers' newest count
         held = specs.gpus_held(containers)
-        owner_holds = sum(1 for ids in held.values() for i in ids if _owner_of(containers, i) == request.owner)
-        return self.allocator.select(request.gpus, held, vendor=request.profile.gpu_vendor, owner_holds=owner_holds)
+        mine = {c.workspace_id for c in containers if c.owner == request.owner}
+        return self.allocator.select(request.gpus, held, vendor=request.profile.gpu_vendor,
+                                     owner_holds=owner_holds(held, mine))
 
     async def _ensure_volumes(self, request: LaunchRequest) -> list[str]:
         """The owner's model volume (made if missing, never removed by a launch: it is the
@@ -756,10 +758,3 @@ class WorkspaceManager(LoggingConfigurable):
 
     def _forget_connection(self, workspace_id: str) -> None:
         self._connections.forget(workspace_id)
-
-
-def _owner_of(containers: list[Container], workspace_id: str) -> str | None:
-    for container in containers:
-        if container.workspace_id == workspace_id:
-            return container.owner
-    return None

@@ -1,6 +1,7 @@
 /**
- * The "New GPU workspace" dialog: the form body (live profiles, GPU inventory and datasets)
- * and a Dialog that stays open on a validation error, showing it next to its field.
+ * The "New GPU workspace" dialog: the form body (live profiles, GPU inventory with the
+ * server's GPU choices under its policy, and datasets) and a Dialog that stays open on a
+ * validation error, showing it next to its field.
  */
 import { Dialog, ReactWidget } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
@@ -21,7 +22,10 @@ import {
   fitGpusToProfile
 } from './rules';
 
-/** How often the dialog refreshes the GPU inventory and profiles, in milliseconds. */
+/**
+ * How often the dialog refreshes the GPU inventory (and so the GPU choices, which the server
+ * recomputes as GPUs are taken and freed) and profiles, in milliseconds.
+ */
 const REFRESH_INTERVAL = 5_000;
 
 /** The dialog's body: the form, kept live while it is shown. */

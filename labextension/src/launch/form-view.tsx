@@ -7,16 +7,7 @@ import * as React from 'react';
 
 import { IDataset, IGpu, IGpuInventory, IProfile } from '../contract';
 import { formatMemory } from '../format';
-import {
-  FormField,
-  IChoice,
-  IFormValues,
-  countChoice,
-  eligibleGpus,
-  gpuChoice,
-  gpuLimit,
-  holderText
-} from './rules';
+import { FormField, IChoice, IFormValues, countChoices, gpuChoice, gpuLimit } from './rules';
 
 /** Everything the view shows. */
 export interface IFormState {
@@ -117,7 +108,6 @@ function GpuRow(props: IFormViewProps & { gpu: IGpu; choice: IChoice }): JSX.Ele
     const gpuIds = on ? [...picked, gpu.uuid] : picked.filter(u => u !== gpu.uuid);
     onChange({ gpuMode: 'pick', gpuIds }, ['gpus']);
   };
-  const status = holderText(gpu);
   return (
     <tr className={choice.enabled ? '' : 'wl-mod-disabled'} title={choice.reason}>
       <td>
@@ -141,7 +131,7 @@ function GpuRow(props: IFormViewProps & { gpu: IGpu; choice: IChoice }): JSX.Ele
         className={gpu.held_by.length ? 'wl-Held' : 'wl-Free'}
         data-testid={`wl-gpu-status-${gpu.uuid}`}
       >
-        {status}
+        {gpu.status}
       </td>
     </tr>
   );
@@ -151,10 +141,10 @@ function GpuSection(props: IFormViewProps): JSX.Element {
   const { state, onChange } = props;
   const { values, inventory } = state;
   const profile = state.profiles?.find(p => p.name === values.profile);
-  const eligible = eligibleGpus(inventory, profile);
   const gpus = inventory?.gpus ?? [];
+  // The server's choices for this profile: item n of `counts` is about asking for n GPUs.
   const limit = gpuLimit(inventory, profile);
-  const counts = Array.from({ length: Math.max(eligible.length, 0) + 1 }, (_, n) => n);
+  const counts = countChoices(inventory, profile);
   const picked = values.gpuMode === 'pick' ? values.gpuIds : [];
   return (
     <fieldset className="wl-Section">
@@ -181,14 +171,11 @@ function GpuSection(props: IFormViewProps): JSX.Element {
             onChange({ gpuMode: 'count', gpuCount: Number(e.target.value), gpuIds: [] }, ['gpus'])
           }
         >
-          {counts.map(n => {
-            const choice = countChoice(n, inventory, profile);
-            return (
-              <option key={n} value={n} disabled={!choice.enabled} title={choice.reason}>
-                {n === 0 ? '0 (CPU only)' : choice.enabled ? `${n}` : `${n} (not allowed)`}
-              </option>
-            );
-          })}
+          {counts.map((choice, n) => (
+            <option key={n} value={n} disabled={!choice.enabled} title={choice.reason}>
+              {n === 0 ? '0 (CPU only)' : choice.enabled ? `${n}` : `${n} (not allowed)`}
+            </option>
+          ))}
         </HTMLSelect>
         {gpus.length > 0 && (
           <label className="wl-Inline">

@@ -1,9 +1,10 @@
 /**
- * The launch form's values and its pure rules: which GPU choices the policy allows (and why
- * not), the defaults the form fills in, the field an error is shown next to, and the request
- * the form sends. No DOM and no requests here (unit-tested in test/rules.spec.ts).
+ * The launch form's values and its pure rules: the server's GPU choices for the chosen profile
+ * (the server computes them under its policy; nothing here does), the defaults the form fills
+ * in, the field an error is shown next to, and the request the form sends. No DOM and no
+ * requests here (unit-tested in test/rules.spec.ts).
  */
-import { IGpu, IGpuInventory, ILaunchRequest, IProfile } from '../contract';
+import { GpuChoiceKey, IGpu, IGpuInventory, ILaunchRequest, IProfile } from '../contract';
 
 /** The form fields a 400 answer's `field` may name (each is shown next to its input). */
 export type FormField =
@@ -64,92 +65,40 @@ export interface IChoice {
 
 const OK: IChoice = { enabled: true, reason: '' };
 
-function gpusWord(n: number): string {
-  return n === 1 ? '1 GPU' : `${n} GPUs`;
-}
+/*
+ * The GPU choices below only read the server's answer (`GET gpus`): which GPUs may be picked,
+ * how many may be asked for and why not are the server's policy (gpus/choices.py), never
+ * computed here.
+ */
 
-/** The GPUs a profile can use (a CUDA profile cannot use AMD GPUs, and back). */
-export function eligibleGpus(
-  inventory: IGpuInventory | null,
-  profile: IProfile | undefined
-): IGpu[] {
-  const vendor = profile?.gpu_vendor ?? null;
-  return (inventory?.gpus ?? []).filter(g => vendor === null || g.vendor === vendor);
-}
-
-/** How many distinct GPUs the user's own workspaces hold now. */
-export function gpusHeldByMe(inventory: IGpuInventory | null): number {
-  return (inventory?.gpus ?? []).filter(g => g.held_by.some(h => h.mine)).length;
-}
-
-/** Who holds a GPU, in words. */
-export function holderText(gpu: IGpu): string {
-  if (gpu.held_by.length === 0) {
-    return 'free';
-  }
-  const names = gpu.held_by.map(h =>
-    h.mine ? `your workspace ${h.name ?? h.id}` : `workspace ${h.id} of another user`
-  );
-  return `held by ${names.join(', ')}`;
+/** The key of the server's per-vendor choices for a profile: its GPU vendor, or 'any'. */
+export function choiceKey(profile: IProfile | undefined): GpuChoiceKey {
+  return profile?.gpu_vendor ?? 'any';
 }
 
 /**
  * The largest number of GPUs this user may ask for now, and the reason for the bound
- * (empty when the bound is just the number of eligible GPUs).
+ * (empty when the bound is just the number of GPUs the host has for the profile, or before the
+ * inventory is loaded).
  */
 export function gpuLimit(
   inventory: IGpuInventory | null,
   profile: IProfile | undefined
 ): { max: number; reason: string } {
-  const eligible = eligibleGpus(inventory, profile);
-  let max = eligible.length;
-  let reason = '';
-  if (eligible.length === 0) {
-    const what = profile?.gpu_vendor ? `${profile.gpu_vendor.toUpperCase()} GPUs` : 'GPUs';
-    return { max: 0, reason: `this host has no ${what}` };
+  if (!inventory) {
+    return { max: 0, reason: '' };
   }
-  const policy = inventory!.policy;
-  if (!policy.allow_sharing) {
-    const free = eligible.filter(g => g.held_by.length === 0).length;
-    if (free < max) {
-      max = free;
-      reason = `only ${free} of ${gpusWord(eligible.length)} are free; the others are held by other workspaces`;
-    }
-  }
-  const perWorkspace = policy.max_gpus_per_workspace;
-  if (perWorkspace > 0 && perWorkspace < max) {
-    max = perWorkspace;
-    reason = `the policy allows at most ${gpusWord(perWorkspace)} per workspace`;
-  }
-  const perOwner = policy.max_gpus_per_owner;
-  if (perOwner > 0) {
-    const left = Math.max(perOwner - gpusHeldByMe(inventory), 0);
-    if (left < max) {
-      max = left;
-      reason = `the policy allows at most ${gpusWord(perOwner)} per user and your workspaces hold ${gpusHeldByMe(inventory)}`;
-    }
-  }
-  return { max, reason };
+  const key = choiceKey(profile);
+  return { max: inventory.max_gpus[key], reason: inventory.max_gpus_reason[key] };
 }
 
-/** Whether asking for `count` GPUs is allowed, and why not. */
-export function countChoice(
-  count: number,
+/** The numbers of GPUs the form offers (item n: n GPUs), each allowed or not, and why not. */
+export function countChoices(
   inventory: IGpuInventory | null,
   profile: IProfile | undefined
-): IChoice {
-  if (count === 0) {
-    return OK;
-  }
-  const eligible = eligibleGpus(inventory, profile);
-  if (count > eligible.length) {
-    return {
-      enabled: false,
-      reason: `this host has ${gpusWord(eligible.length)} for this profile`
-    };
-  }
-  const { max, reason } = gpuLimit(inventory, profile);
-  return count <= max ? OK : { enabled: false, reason };
+): IChoice[] {
+  const reasons = inventory?.count_reasons[choiceKey(profile)] ?? [''];
+  return reasons.map(reason => (reason ? { enabled: false, reason } : OK));
 }
 
 /** Whether a GPU may be ticked (given those already ticked), and why not. */
@@ -162,29 +111,12 @@ export function gpuChoice(
   if (picked.includes(gpu.uuid)) {
     return OK; // a ticked GPU can always be unticked
   }
-  const vendor = profile?.gpu_vendor;
-  if (vendor && gpu.vendor !== vendor) {
-    return { enabled: false, reason: `this profile needs ${vendor.toUpperCase()} GPUs` };
+  const reason = gpu.pick_reasons[choiceKey(profile)];
+  if (reason) {
+    return { enabled: false, reason };
   }
-  if (!inventory?.policy.allow_sharing && gpu.held_by.length > 0) {
-    return { enabled: false, reason: `${holderText(gpu)}; GPU sharing is off` };
-  }
-  const next = picked.length + 1;
-  const policy = inventory?.policy;
-  if (policy && policy.max_gpus_per_workspace > 0 && next > policy.max_gpus_per_workspace) {
-    return {
-      enabled: false,
-      reason: `the policy allows at most ${gpusWord(policy.max_gpus_per_workspace)} per workspace`
-    };
-  }
-  if (policy && policy.max_gpus_per_owner > 0) {
-    const held = gpusHeldByMe(inventory);
-    if (held + next > policy.max_gpus_per_owner) {
-      return {
-        enabled: false,
-        reason: `the policy allows at most ${gpusWord(policy.max_gpus_per_owner)} per user and your workspaces hold ${held}`
-      };
-    }
+  if (inventory && picked.length >= inventory.max_picked) {
+    return { enabled: false, reason: inventory.max_picked_reason };
   }
   return OK;
 }
@@ -252,7 +184,9 @@ export function fitGpusToProfile(
   profiles: readonly IProfile[] | null,
   inventory: IGpuInventory | null
 ): IFormValues {
-  const profile = profiles?.find(p => p.name === values.profile);
-  const usable = new Set(eligibleGpus(inventory, profile).map(g => g.uuid));
+  const vendor = profiles?.find(p => p.name === values.profile)?.gpu_vendor ?? null;
+  const usable = new Set(
+    (inventory?.gpus ?? []).filter(g => vendor === null || g.vendor === vendor).map(g => g.uuid)
+  );
   return { ...values, gpuIds: values.gpuIds.filter(u => usable.has(u)) };
 }
