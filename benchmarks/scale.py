@@ -48,7 +48,7 @@ import docker
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from proxy import (  # noqa: E402  (shared benchmark helpers)
+from host_server import (  # noqa: E402  (the benchmarks' shared host server)
     HostServer,
     LocalhostResolver,
     cpu_seconds,
@@ -68,15 +68,14 @@ CONCURRENT = 10
 
 
 class Server(HostServer):
-    """proxy.py's host server, for this benchmark's owner, watching the engine's events or not."""
+    """The benchmarks' host server, for this benchmark's owner, watching the engine's events or not."""
 
     def __init__(self, workdir: Path, ca_bundle: str | None, *, watch: bool) -> None:
         workdir.mkdir()
-        super().__init__(workdir, ca_bundle, None, "auto")
+        super().__init__(workdir, ca_bundle, None, "auto", owner=OWNER)
         config = workdir / "config" / "jupyter_server_config.py"
         with open(config, "a") as f:
-            f.write(f"c.WorkspaceLauncherApp.owner = {OWNER!r}\n"
-                    f"c.WorkspaceManager.watch_events = {watch!r}\n"
+            f.write(f"c.WorkspaceManager.watch_events = {watch!r}\n"
                     f"c.GpuAllocator.lock_path = {str(workdir.parent / 'gpus.lock')!r}\n")
 
     @property

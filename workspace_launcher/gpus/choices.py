@@ -117,6 +117,13 @@ def count_limit(
         if free < limit.most:
             limit = Limit(free, f"only {free} of {gpus_word(len(eligible))} are free; "
                                 "the others are held by other workspaces")
+    return _policy_bound(limit, max_per_workspace=max_per_workspace, max_per_owner=max_per_owner,
+                         owner_holds=owner_holds)
+
+
+def _policy_bound(limit: Limit, *, max_per_workspace: int | None, max_per_owner: int | None,
+                  owner_holds: int) -> Limit:
+    """``limit`` lowered by the per-workspace limit, then by what the per-user one leaves."""
     if max_per_workspace and max_per_workspace < limit.most:
         limit = Limit(max_per_workspace, _per_workspace(max_per_workspace))
     if max_per_owner:
@@ -136,13 +143,8 @@ def pick_limit(
     """The most GPUs the policy lets one launch tick, and why: the reason shown on an unticked
     GPU once that many are ticked (the per-workspace limit first, as a launch checks it)."""
     limit = Limit(len(inventory))
-    if max_per_workspace and max_per_workspace < limit.most:
-        limit = Limit(max_per_workspace, _per_workspace(max_per_workspace))
-    if max_per_owner:
-        left = max(max_per_owner - owner_holds, 0)
-        if left < limit.most:
-            limit = Limit(left, _per_owner(max_per_owner, owner_holds))
-    return limit
+    return _policy_bound(limit, max_per_workspace=max_per_workspace, max_per_owner=max_per_owner,
+                         owner_holds=owner_holds)
 
 
 def pick_reason(
