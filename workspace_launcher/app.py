@@ -52,9 +52,11 @@ class WorkspaceLauncherApp(ExtensionApp):
             manager.event_logger = event_logger
         self.culler = IdleCuller(parent=self, manager=manager)
         self.origins = WorkspaceOrigins(parent=self)
+        sessions = WorkspaceSessions(parent=self)
+        manager.ended_callbacks.append(sessions.revoke)  # a stopped workspace's sessions end with it
         self.settings.update(
             workspace_launcher_manager=manager, workspace_launcher_owner=self.owner,
-            workspace_launcher_origins=self.origins,
+            workspace_launcher_origins=self.origins, workspace_launcher_sessions=sessions,
         )
         if self.origins.same_origin:
             self.log.warning(

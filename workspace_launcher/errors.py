@@ -1,7 +1,8 @@
 """One exception class per kind of failure.
 
-Each carries the HTTP status a REST handler should answer with, so handlers translate errors
-without knowing their causes, and every message says what the caller should do about it.
+Each carries the HTTP status a REST handler (and the proxy) should answer with, and the CLI
+turns that same status into its exit status (:func:`exit_status`), so every front door
+translates errors without knowing their causes; every message says what the caller should do.
 """
 
 from __future__ import annotations
@@ -74,3 +75,13 @@ class EngineRefused(LauncherError):
     def __init__(self, message: str, *, engine_status: int | None = None) -> None:
         super().__init__(message)
         self.status_code = engine_status if engine_status in (404, 409) else 500
+
+
+#: The CLI's exit status for each status an error carries, so a script can tell bad input from
+#: a missing thing, a state conflict and an unreachable engine; 1 is anything else.
+EXIT_STATUS = {400: 2, 413: 2, 404: 3, 409: 4, 503: 5}
+
+
+def exit_status(error: LauncherError) -> int:
+    """The CLI's exit status for ``error``: the same map of causes as the REST API's statuses."""
+    return EXIT_STATUS.get(error.status_code, 1)

@@ -54,6 +54,26 @@ def open_dialog(page):
     return form
 
 
+def click_launch(page):
+    """Click the dialog's Launch; the response to the launch request it sends."""
+    with page.expect_response(
+        lambda r: urlsplit(r.url).path == "/workspace-launcher/api/workspaces" and r.request.method == "POST"
+    ) as posted:
+        by_id(page, "wl-launch").click()
+    return posted.value
+
+
+def launch_refused_inline(page, field: str, value: str):
+    """Fill the dialog's ``field`` with a value the server refuses and click Launch; return the
+    field's error, once it shows next to the field and names the value."""
+    by_id(page, f"wl-{field}").fill(value)
+    by_id(page, "wl-launch").click()
+    error = by_id(page, f"wl-error-{field}")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text(value)
+    return error
+
+
 def open_panel(page):
     """Show the "GPU Workspaces" sidebar panel (its tab in the left side bar)."""
     panel = page.locator("#wl-workspaces-panel")
@@ -158,12 +178,9 @@ def test_launch_use_stop_delete(lab, lab_server, browser, docker_client):
     # Launch: the dialog closes, the panel follows the phases, the lab opens in a new tab.
     record_statuses(page)
     with browser.expect_page(timeout=LAUNCH_TIMEOUT) as opened:
-        with page.expect_response(
-            lambda r: urlsplit(r.url).path == "/workspace-launcher/api/workspaces" and r.request.method == "POST"
-        ) as posted:
-            by_id(page, "wl-launch").click()
-        assert posted.value.status == 202, posted.value.text()
-        workspace_id = posted.value.json()["id"]
+        posted = click_launch(page)
+        assert posted.status == 202, posted.text()
+        workspace_id = posted.json()["id"]
         expect(form).to_be_hidden()
         row = by_id(page, f"wl-ws-{workspace_id}")
         expect(row).to_be_visible()
@@ -229,12 +246,9 @@ def test_a_blocked_new_tab_leaves_an_open_button(lab, lab_server, browser):
     open_dialog(page)
     by_id(page, "wl-profile").select_option("minimal")
     by_id(page, "wl-name").fill(name)
-    with page.expect_response(
-        lambda r: urlsplit(r.url).path == "/workspace-launcher/api/workspaces" and r.request.method == "POST"
-    ) as posted:
-        by_id(page, "wl-launch").click()
-    assert posted.value.status == 202, posted.value.text()
-    workspace_id = posted.value.json()["id"]
+    posted = click_launch(page)
+    assert posted.status == 202, posted.text()
+    workspace_id = posted.json()["id"]
     try:
         toast = page.locator(".Toastify__toast").filter(has_text=f"Workspace {name} is running")
         expect(toast).to_be_visible(timeout=LAUNCH_TIMEOUT)
@@ -258,11 +272,7 @@ def test_the_demo_opens_from_the_dialog(lab, lab_server, browser):
     by_id(page, "wl-name").fill(f"demo-{secrets.token_hex(3)}")
     by_id(page, "wl-open-demo").check()
     with browser.expect_page(timeout=LAUNCH_TIMEOUT) as opened:
-        with page.expect_response(
-            lambda r: urlsplit(r.url).path == "/workspace-launcher/api/workspaces" and r.request.method == "POST"
-        ) as posted:
-            by_id(page, "wl-launch").click()
-        workspace_id = posted.value.json()["id"]
+        workspace_id = click_launch(page).json()["id"]
     try:
         tab = opened.value
         tab.wait_for_load_state()
@@ -298,22 +308,14 @@ def test_dialog_shows_server_validation_errors_inline(lab, lab_server):
     expect(other).to_be_enabled()
 
     # A memory size the server refuses: shown next to the field, the dialog stays open.
-    by_id(page, "wl-memory").fill("lots")
-    by_id(page, "wl-launch").click()
-    memory_error = by_id(page, "wl-error-memory")
-    expect(memory_error).to_be_visible()
-    expect(memory_error).to_contain_text("lots")
+    memory_error = launch_refused_inline(page, "memory", "lots")
     expect(by_id(page, "wl-launch-form")).to_be_visible()
     expect(by_id(page, "wl-launch")).to_be_enabled()
 
     # Editing the field clears its error; a bad name is the server's to refuse.
     by_id(page, "wl-memory").fill("")
     expect(memory_error).to_be_hidden()
-    by_id(page, "wl-name").fill("Bad Name")
-    by_id(page, "wl-launch").click()
-    name_error = by_id(page, "wl-error-name")
-    expect(name_error).to_be_visible()
-    expect(name_error).to_contain_text("Bad Name")
+    launch_refused_inline(page, "name", "Bad Name")
     expect(by_id(page, "wl-error")).to_have_count(0)
 
     by_id(page, "wl-cancel").click()

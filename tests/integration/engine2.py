@@ -310,7 +310,8 @@ class SecondEngine:
 def _remove_firewall_rules(interface: str) -> None:
     """Take the rules for ``interface`` out of the product's shared chains, keeping those of
     every other bridge (the product's own sync, for a policy that blocks nothing there)."""
-    from workspace_launcher.engine.firewall import Firewall, FirewallUnavailable, Policy
+    from workspace_launcher.engine.firewall import Firewall, FirewallUnavailable
+    from workspace_launcher.engine.firewall_rules import Policy
 
     try:
         Firewall().sync(Policy(interface=interface, protect_host=False))

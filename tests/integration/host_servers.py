@@ -297,6 +297,7 @@ def owned(client: docker.DockerClient, owners: list[str]) -> list[str]:
 
 
 def remove_owned(client: docker.DockerClient, owners: list[str]) -> None:
+    """Remove every container, volume and image labelled with one of ``owners`` (forced)."""
     for owner in owners:
         by_owner = {"label": [f"{specs.label('owner')}={owner}"]}
         for container in client.containers.list(all=True, filters=by_owner):

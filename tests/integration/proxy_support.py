@@ -24,6 +24,7 @@ from tornado.websocket import websocket_connect
 
 from workspace_launcher.errors import NotFound
 from workspace_launcher.proxy.sessions import COOKIE_NAME
+from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.upstream import Upstream
 
 from .conftest import make_config
@@ -133,6 +134,19 @@ def jp_server_config(request, dataset_root, tmp_path, test_owner):
         section, name = key.split(".")
         setattr(getattr(config, section), name, value)
     return config
+
+
+@pytest.fixture(scope="module")
+def workspace(request, session_config, minimal_image, test_owner):
+    """One real ``minimal`` workspace of the run's owner for each module that imports this
+    fixture, launched for the host's base URL and named after the module (``test_proxy.py``:
+    ``proxy``); purged after the module's last test."""
+    name = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    manager = WorkspaceManager(config=session_config, base_url=BASE_URL)
+    launched = asyncio.run(manager.launch(owner=test_owner, profile="minimal", name=name))
+    yield launched
+    asyncio.run(manager.delete(owner=test_owner, workspace_id=launched.id, purge=True))
+    manager.engine.close()
 
 
 @pytest.fixture

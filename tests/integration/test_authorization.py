@@ -22,7 +22,6 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from workspace_launcher.engine import spec as specs
 from workspace_launcher.proxy.sessions import COOKIE_NAME
-from workspace_launcher.workspaces.manager import WorkspaceManager
 
 from .openapi_check import spec
 from .proxy_support import (  # noqa: F401 (fixtures)
@@ -36,6 +35,7 @@ from .proxy_support import (  # noqa: F401 (fixtures)
     host,
     jp_server_config,
     set_cookies,
+    workspace,
     ws_connect,
 )
 
@@ -49,20 +49,6 @@ class DenyWorkspaces(Authorizer):
 
     def is_authorized(self, handler, user, action, resource) -> bool:
         return resource != "workspace_launcher"
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-@pytest.fixture(scope="module")
-def workspace(session_config, minimal_image, test_owner):
-    """One real workspace of the run's owner, for the module."""
-    manager = WorkspaceManager(config=session_config, base_url=BASE_URL)
-    launched = run(manager.launch(owner=test_owner, profile="minimal", name="authz"))
-    yield launched
-    run(manager.delete(owner=test_owner, workspace_id=launched.id, purge=True))
-    manager.engine.close()
 
 
 # -- a browser, logged in through the host's login form ----------------------------------------------

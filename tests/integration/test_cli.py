@@ -70,7 +70,7 @@ def test_launch_list_logs_rm_through_the_cli(cli, docker_client):
     # The model volume goes only by its own command, and not while a workspace mounts it.
     owner = workspace["owner"]
     refused = cli("models", "rm", owner, "--yes")
-    assert refused.returncode == 1 and "from-cli" in refused.stderr and "delete them first" in words(refused.stderr)
+    assert refused.returncode == 4 and "from-cli" in refused.stderr  # a conflict (errors.EXIT_STATUS) and "delete them first" in words(refused.stderr)
     removed = words(cli("workspaces", "rm", workspace["id"], "--purge").stdout)
     assert f"removed volume: workspace-launcher-work-{workspace['id']}" in removed
     assert "the model volume stays" in removed
@@ -83,19 +83,21 @@ def test_launch_list_logs_rm_through_the_cli(cli, docker_client):
 
 
 @pytest.mark.parametrize(
-    "args,words",
+    "args,words,status",
     [
-        (["workspaces", "launch", "-p", "nope"], "unknown profile 'nope'"),
-        (["workspaces", "launch", "-p", "minimal", "--gpus", "-1"], "gpus"),
-        (["workspaces", "launch", "-p", "minimal", "--name", "../x"], "lowercase letters"),
-        (["workspaces", "launch", "-p", "minimal", "-d", "missing"], "unknown dataset 'missing'"),
-        (["workspaces", "stop", "../../etc"], "ids are 12 hex digits"),
-        (["workspaces", "rm", "0123456789ab"], "no workspace 0123456789ab"),
+        (["workspaces", "launch", "-p", "nope"], "unknown profile 'nope'", 2),
+        (["workspaces", "launch", "-p", "minimal", "--gpus", "-1"], "gpus", 2),
+        (["workspaces", "launch", "-p", "minimal", "--name", "../x"], "lowercase letters", 2),
+        (["workspaces", "launch", "-p", "minimal", "-d", "missing"], "unknown dataset 'missing'", 2),
+        (["workspaces", "stop", "../../etc"], "ids are 12 hex digits", 2),
+        (["workspaces", "rm", "0123456789ab"], "no workspace 0123456789ab", 3),
+        (["models", "rm", "nobody-has-this", "--yes"], "has no model volume", 3),
     ],
 )
-def test_bad_input_is_one_clear_line_and_a_non_zero_exit(cli, args, words):
+def test_bad_input_is_one_clear_line_and_the_exit_status_of_its_kind(cli, args, words, status):
+    """The exit status comes from the same map of causes as the REST statuses (400 -> 2, 404 -> 3)."""
     result = cli(*args)
-    assert result.returncode != 0
+    assert result.returncode == status, result.stderr
     assert words in result.stderr
     assert "Traceback" not in result.stderr
 

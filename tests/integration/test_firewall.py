@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from workspace_launcher.engine import firewall as fw
+from workspace_launcher.engine import firewall_rules as fw_rules
 from workspace_launcher.engine import spec as specs
 from workspace_launcher.engine.docker import DockerBackend, DockerEngine
 
@@ -201,11 +202,11 @@ def on_default_bridge(docker_client, minimal_image, test_owner):
 # -- the product path: ensure_network installs the rules ------------------------------------
 def test_ensure_network_installs_the_rules_once(protected):
     backend, attrs, policy = protected
-    assert attrs["Name"] == specs.NETWORK_NAME and policy.interface == fw.bridge_interface(attrs)
+    assert attrs["Name"] == specs.NETWORK_NAME and policy.interface == fw_rules.bridge_interface(attrs)
     assert backend.firewall.missing(policy) == []
     saved = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True, check=True).stdout
-    assert saved.count(f"-A INPUT -j {fw.CHAINS.input}") == 1
-    assert saved.count(f"-A DOCKER-USER -j {fw.CHAINS.forward}") == 1
+    assert saved.count(f"-A INPUT -j {fw_rules.CHAINS.input}") == 1
+    assert saved.count(f"-A DOCKER-USER -j {fw_rules.CHAINS.forward}") == 1
     # A second launch's ensure_network reads the table and changes nothing.
     outcome = run(backend.protect_network(attrs))
     assert outcome.level == "ok" and outcome.applied == ()
@@ -220,7 +221,7 @@ def test_doctor_and_the_cli_see_the_rules_in_place(protected, session_config):
 
     manager = WorkspaceManager(config=session_config)
     try:
-        checks = {c.name: c for c in evaluate(gather_facts(manager))}
+        checks = {c.name: c for c in evaluate(asyncio.run(gather_facts(manager)))}
     finally:
         manager.engine.close()
     assert checks["workspace firewall"].level == OK, checks["workspace firewall"]
@@ -229,7 +230,7 @@ def test_doctor_and_the_cli_see_the_rules_in_place(protected, session_config):
     assert protected_.exit_code == 0 and "may not reach this host" in protected_.output, protected_.output
     shown = CliRunner().invoke(main, ["network", "show"])
     assert shown.exit_code == 0 and "in place: yes" in shown.output, shown.output
-    assert f"-A INPUT -j {fw.CHAINS.input}" in shown.output
+    assert f"-A INPUT -j {fw_rules.CHAINS.input}" in shown.output
 
 
 # -- what a workspace cannot reach -------------------------------------------------------------
@@ -293,7 +294,7 @@ def own_network(docker_client, test_owner):
     spec = specs.network_spec(name=f"wltest-fw-{tag}", bridge_name=f"wlt-{tag}")
     spec["labels"] = {specs.label("owner"): test_owner}
     network = docker_client.networks.create(**spec)
-    chains = fw.Chains(input=f"WLTEST-{tag}-IN", forward=f"WLTEST-{tag}-FWD")
+    chains = fw_rules.Chains(input=f"WLTEST-{tag}-IN", forward=f"WLTEST-{tag}-FWD")
     firewall = fw.Firewall(chains)
     try:
         yield network.attrs, firewall
@@ -307,7 +308,7 @@ def iptables_S(chain: str) -> list[str]:
     return [line for line in result.stdout.splitlines() if line.startswith("-A")] if result.returncode == 0 else []
 
 
-def jumps(chains: fw.Chains) -> tuple[int, int]:
+def jumps(chains: fw_rules.Chains) -> tuple[int, int]:
     saved = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True, check=True).stdout
     return saved.count(f"-A INPUT -j {chains.input}\n"), saved.count(f"-A DOCKER-USER -j {chains.forward}\n")
 
@@ -320,8 +321,8 @@ def test_applying_twice_installs_once_and_new_settings_refresh_in_place(own_netw
     assert policy.interface == attrs["Options"]["com.docker.network.bridge.name"]
     assert firewall.sync(policy)  # installed
     # iptables prints exactly the rules the pure functions computed (what doctor compares).
-    assert iptables_S(chains.input) == fw.input_rules(policy, chains)
-    assert iptables_S(chains.forward) == fw.forward_rules(policy, chains)
+    assert iptables_S(chains.input) == fw_rules.input_rules(policy, chains)
+    assert iptables_S(chains.forward) == fw_rules.forward_rules(policy, chains)
     first = (iptables_S(chains.input), iptables_S(chains.forward), jumps(chains))
     assert first[2] == (1, 1)
     assert firewall.sync(policy) == []  # again: nothing run, nothing duplicated
@@ -330,7 +331,7 @@ def test_applying_twice_installs_once_and_new_settings_refresh_in_place(own_netw
     wider = fw.policy_for(fw.WorkspaceNetwork(blocked_ranges=["198.51.100.0/24"]), attrs)
     steps = firewall.sync(wider)
     assert len(steps) == 1 and steps[0].startswith("iptables-restore")  # the chains replaced, atomically
-    assert iptables_S(chains.forward) == fw.forward_rules(wider, chains) and jumps(chains) == (1, 1)
+    assert iptables_S(chains.forward) == fw_rules.forward_rules(wider, chains) and jumps(chains) == (1, 1)
 
 
 def test_removing_takes_everything_out_and_twice_is_harmless(own_network):
@@ -349,7 +350,7 @@ def test_an_internal_network_reaches_nothing_outside_and_fails_fast(docker_clien
     spec = specs.network_spec(name=f"wltest-fw-int-{tag}", bridge_name=f"wlti-{tag}", internal=True)
     spec["labels"] = {specs.label("owner"): test_owner}
     network = docker_client.networks.create(**spec)
-    firewall = fw.Firewall(fw.Chains(input=f"WLTEST-{tag}-IN", forward=f"WLTEST-{tag}-FWD"))
+    firewall = fw.Firewall(fw_rules.Chains(input=f"WLTEST-{tag}-IN", forward=f"WLTEST-{tag}-FWD"))
     container = None
     try:
         attrs = docker_client.api.inspect_network(network.id)

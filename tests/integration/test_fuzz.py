@@ -48,6 +48,7 @@ from workspace_launcher.workspaces.validation import owner_slug
 
 from .conftest import make_config
 from .fuzz_server import ServerProcess, jupyter_server
+from .host_servers import remove_owned
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -147,16 +148,6 @@ def owned(docker_client, owner: str) -> dict[str, list[str]]:
         "volumes": sorted(v.name for v in docker_client.volumes.list(filters=by_owner)),
         "images": sorted(t for i in docker_client.images.list(filters=by_owner) for t in (i.tags or [i.id])),
     }
-
-
-def sweep(docker_client, owner: str) -> None:
-    by_owner = {"label": [f"{specs.label('owner')}={owner}"]}
-    for container in docker_client.containers.list(all=True, filters=by_owner):
-        container.remove(force=True)
-    for volume in docker_client.volumes.list(filters=by_owner):
-        volume.remove(force=True)
-    for image in docker_client.images.list(filters=by_owner):
-        docker_client.images.remove(image.id, force=True)
 
 
 def run_schemathesis(server: ServerProcess, work: Path) -> subprocess.CompletedProcess:
@@ -300,4 +291,4 @@ def test_fuzzed_api_answers_documented_successes_or_json_4xx_and_leaves_nothing(
               f"{len(kept)} deletes keeping volumes), by status {dict(sorted(statuses.items()))}; {time.monotonic() - started:.0f} s in all")
     finally:
         keep_artifacts(tmp_path)
-        sweep(docker_client, fuzz_owner)
+        remove_owned(docker_client, [fuzz_owner])

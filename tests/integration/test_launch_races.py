@@ -12,6 +12,7 @@ import pytest
 from workspace_launcher.api.views import gpus_view
 from workspace_launcher.engine import spec as specs
 from workspace_launcher.errors import NotFound
+from workspace_launcher.workspaces.launches import Made
 from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.model import Status
 from workspace_launcher.workspaces.validation import owner_slug
@@ -42,7 +43,7 @@ async def until(predicate, *, timeout: float = 60.0, what: str = "") -> None:
 
 async def in_phase(manager, owner, workspace_id, *, status: Status, with_container: bool = False) -> None:
     async def reached() -> bool:
-        w = manager._launches.get(workspace_id)
+        w = manager.launches.pending.get(workspace_id)
         return w is not None and w.status is status and (not with_container or w.container_id is not None)
 
     await until(reached, what=f"{workspace_id} to reach {status.value}")
@@ -108,7 +109,7 @@ def test_delete_or_stop_while_jupyter_starts_cancels_and_cleans_up(action, sessi
             assert stopped.status is Status.FAILED and "stopped during its launch" in stopped.error
             listed = await manager.list(owner=owner)
             assert [(w.id, w.status) for w in listed] == [(pending.id, Status.FAILED)]
-        assert not manager._launch_tasks
+        assert not manager.launches.tasks
         return pending.id
 
     try:
@@ -130,7 +131,7 @@ async def test_stopping_the_extension_cancels_launches_in_flight(jp_serverapp, d
     pending = await manager.start_launch(owner=test_owner, profile="minimal", name="at-shutdown")
     await in_phase(manager, test_owner, pending.id, status=Status.STARTING, with_container=True)
     await app.stop_extension()
-    assert not manager._launch_tasks
+    assert not manager.launches.tasks
     containers, volumes = owned(docker_client, test_owner, pending.id)
     assert containers == [] and specs.work_volume_name(pending.id) not in volumes
 
@@ -152,7 +153,7 @@ def test_a_launch_abandoned_by_a_dead_host_server_fails_and_frees_its_gpus(datas
     dead = WorkspaceManager(config=config)
     request = dead.validate_launch(owner=owner, profile="minimal", gpus=["GPU-fake-2"])
     # The dead server's last act: the container exists ("created"), nobody will start it.
-    asyncio.run(dead._reserve_and_create(request, minimal_image.tag, False))
+    asyncio.run(dead.launches.create(request, minimal_image.tag, Made(), publish_port=False))
     dead.engine.close()
     survivor = WorkspaceManager(config=config)
     try:
@@ -167,7 +168,7 @@ def test_a_launch_abandoned_by_a_dead_host_server_fails_and_frees_its_gpus(datas
         assert all(g["held_by"] == [] for g in held)
         # The GPU can be reserved again.
         again = survivor.validate_launch(owner=owner, profile="minimal", gpus=["GPU-fake-2"])
-        assert [g.uuid for g in asyncio.run(survivor._reserve_gpus(again))] == ["GPU-fake-2"]
+        assert [g.uuid for g in asyncio.run(survivor.launches.reserve_gpus(again))] == ["GPU-fake-2"]
     finally:
         for w in asyncio.run(survivor.list(owner=owner)):
             asyncio.run(survivor.delete(owner=owner, workspace_id=w.id, purge=True))

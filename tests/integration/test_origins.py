@@ -140,7 +140,7 @@ async def test_an_authorizer_that_denies_workspaces_denies_opening_them(host, ec
     assert (await fetch(client, host.open_url(ECHO_ID), method="HEAD", headers=auth(host.token))).code == 403
 
 
-async def test_a_session_ends_when_its_workspace_stops(host, client, session_config, minimal_image, test_owner):
+async def test_a_session_ends_when_its_workspace_stops(host, client, session_config, minimal_image, test_owner, jp_serverapp):
     """Real workspace: stop ends its sessions; a start makes a new generation, so the old
     cookie stays refused; a new handshake works."""
     launched = await host.manager.launch(owner=test_owner, profile="minimal", name="sessions")
@@ -164,7 +164,8 @@ async def test_a_session_ends_when_its_workspace_stops(host, client, session_con
         # Deleted: its last session goes with it.
         last = await open_session(client, host, launched.id)
         await host.manager.delete(owner=test_owner, workspace_id=launched.id, purge=True)
-        assert host.manager.sessions.find([last.value], workspace_id=launched.id) is None
+        sessions = jp_serverapp.web_app.settings["workspace_launcher_sessions"]
+        assert sessions.find([last.value], workspace_id=launched.id) is None
         assert (await fetch(client, host.at(launched.id, "api/status"), headers=last.cookie)).code == 403
     finally:
         if launched.id in {w.id for w in await host.manager.list(owner=test_owner)}:

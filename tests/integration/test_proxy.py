@@ -1,7 +1,7 @@
 """The workspace proxy on a workspace's own origin: a real host server with the extension, the
 real engine, a real workspace, and the handshake a browser makes to get there.
 
-One ``minimal`` workspace serves the whole module. Forwarding details (which headers and cookies
+One ``minimal`` workspace serves the whole module (``proxy_support.workspace``). Forwarding details (which headers and cookies
 reach the workspace, what comes back) are checked against a loopback echo server standing in
 for a workspace: only ``manager.connection`` is pointed at it, the proxy code is the real one.
 The handshake itself, and what the isolation refuses, are in ``test_origins.py``.
@@ -38,21 +38,9 @@ from .proxy_support import (  # noqa: F401 (fixtures)
     open_session,
     set_cookies,
     wait_for,
+    workspace,
     ws_connect,
 )
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-@pytest.fixture(scope="module")
-def workspace(session_config, minimal_image, test_owner):
-    manager = WorkspaceManager(config=session_config, base_url=BASE_URL)
-    workspace = run(manager.launch(owner=test_owner, profile="minimal", name="proxied"))
-    yield workspace
-    run(manager.delete(owner=test_owner, workspace_id=workspace.id, purge=True))
-    manager.engine.close()
 
 
 async def execute(ws, code: str) -> str:

@@ -296,7 +296,7 @@ def test_the_engine_refusing_a_gpu_device_is_reported_the_same_way(without_nvidi
     owner = f"{test_owner}-no-driver"
     request = manager.validate_launch(owner=owner, profile="minimal", gpus=1)
     with pytest.raises(GpuRuntimeMissing, match="workspace-launcher doctor"):
-        run(manager.run_launch(request))  # skips the pre-check: the engine itself refuses
+        run(manager.launches.run(request))  # skips the pre-check: the engine itself refuses
     assert _leftovers(docker_client, owner) == ([], [])
     failed = run(manager.list(owner=owner))
     assert [w.status for w in failed] == [Status.FAILED]
@@ -331,9 +331,9 @@ def test_two_gpu_request_creates_a_device_request_for_exactly_those_uuids(datase
     async def create(req):
         await manager.backend.ensure_network()
         async with manager.allocator.reservation_lock():
-            gpus = await manager._reserve_gpus(req)
-            await manager._ensure_volumes(req)
-            spec = manager._workspace_spec(req, minimal_image.tag, gpus, publish_port=False)
+            gpus = await manager.launches.reserve_gpus(req)
+            await manager.volumes.ensure_for(req)
+            spec = manager.launches.spec(req, minimal_image.tag, gpus, publish_port=False)
             return await manager.backend.create(spec)
 
     first = run(create(busy))  # created: holds GPU-fake-0 until removed

@@ -19,7 +19,7 @@ from rich.table import Table
 from workspace_launcher import __version__
 from workspace_launcher.admin.cli_models import models
 from workspace_launcher.admin.cli_network import network
-from workspace_launcher.admin.cli_support import Context, console, handles_errors, load_config, open_link, out  # noqa: F401  (load_config, open_link: the CLI's API)
+from workspace_launcher.admin.cli_support import Context, console, in_context, load_config, open_link, out  # noqa: F401  (load_config, open_link: the CLI's API)
 from workspace_launcher.errors import InvalidRequest
 from workspace_launcher.workspaces.model import ProgressEvent
 
@@ -42,7 +42,7 @@ def doctor(obj: Context) -> None:
     from workspace_launcher.admin.doctor import FAIL, evaluate, gather_facts
 
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}
-    checks = evaluate(gather_facts(obj.manager))
+    checks = evaluate(asyncio.run(gather_facts(obj.manager)))
     for check in checks:
         line = f"[{colours[check.level]}]{check.level:>4}[/] {check.name}: {check.detail}"
         out.print(line, highlight=False)
@@ -62,8 +62,7 @@ def images() -> None:
 @click.option("--mirror", default=None, help="Package mirror (default: the host's apt mirror).")
 @click.option("--tag", default=None, help="Image reference to create (default: ImageBuilder.base_image).")
 @click.option("--if-missing", is_flag=True, help="Do nothing when the image already exists.")
-@click.pass_obj
-@handles_errors
+@in_context
 def bootstrap_base_command(obj: Context, suite: str, mirror: str | None, tag: str | None, if_missing: bool) -> None:
     """Make an OS base image from the distribution mirror (debootstrap), with no registry."""
     from workspace_launcher.images.bootstrap import bootstrap_base
@@ -87,8 +86,7 @@ def bootstrap_base_command(obj: Context, suite: str, mirror: str | None, tag: st
 @images.command("build")
 @click.argument("profiles", nargs=-1)
 @click.option("--all", "build_all", is_flag=True, help="Build every profile.")
-@click.pass_obj
-@handles_errors
+@in_context
 def build_command(obj: Context, profiles: tuple[str, ...], build_all: bool) -> None:
     """Build (or reuse) the image of each named profile."""
     manager = obj.manager
@@ -107,8 +105,7 @@ def build_command(obj: Context, profiles: tuple[str, ...], build_all: bool) -> N
 
 @images.command("lock")
 @click.option("--pull", is_flag=True, help="Pull pinnable bases that are missing locally first.")
-@click.pass_obj
-@handles_errors
+@in_context
 def lock_command(obj: Context, pull: bool) -> None:
     """Resolve every profile's base image and write the lock file (commit it)."""
     from workspace_launcher.images.pinning import resolve_locks, write_lock
@@ -125,8 +122,7 @@ def lock_command(obj: Context, pull: bool) -> None:
 
 @images.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-@handles_errors
+@in_context
 def list_images_command(obj: Context, as_json: bool) -> None:
     """Images the launcher built, and snapshots."""
     rows = asyncio.run(obj.manager.builder.list_images())
@@ -150,8 +146,7 @@ def datasets() -> None:
 
 
 @datasets.command("list")
-@click.pass_obj
-@handles_errors
+@in_context
 def list_datasets_command(obj: Context) -> None:
     """Datasets users can mount."""
     table = Table("name", "mounted at", "description")
@@ -164,8 +159,7 @@ def list_datasets_command(obj: Context) -> None:
 @click.argument("name")
 @click.argument("path", type=click.Path(file_okay=False))
 @click.option("--description", default="", help="What users see next to the name.")
-@click.pass_obj
-@handles_errors
+@in_context
 def add_dataset_command(obj: Context, name: str, path: str, description: str) -> None:
     """Register a host directory (under an allowed root) as a read-only dataset."""
     obj.manager.datasets.register(name, path=os.path.abspath(path), description=description)
@@ -178,8 +172,7 @@ def add_dataset_command(obj: Context, name: str, path: str, description: str) ->
 @click.option("--train", default=None, type=int, help="Training images.")
 @click.option("--test", "test_count", default=None, type=int, help="Test images.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.pass_obj
-@handles_errors
+@in_context
 def create_demo_command(obj: Context, name: str, root: str | None, train: int | None, test_count: int | None, seed: int) -> None:
     """Generate a small synthetic object-detection dataset (COCO JSON) and register it."""
     from workspace_launcher.demo.data import DemoDataError, create_demo_dataset
@@ -237,8 +230,7 @@ def _parse_gpus(value: str) -> object:
 @click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="Extra variable allowed by the admin (repeatable).")
 @click.option("--open-demo", is_flag=True, help="Point the printed URL at the object-detection demo notebook.")
 @click.option("--json", "as_json", is_flag=True, help="Print the workspace as JSON.")
-@click.pass_obj
-@handles_errors
+@in_context
 def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, shm_size, snapshot, deterministic, seed, env_pairs, open_demo, as_json) -> None:
     """Launch a workspace and wait until its Jupyter answers."""
     manager = obj.manager
@@ -269,8 +261,7 @@ def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, sh
 @workspaces.command("list")
 @click.option("--all-owners", is_flag=True, help="Every owner's workspaces (admin).")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-@handles_errors
+@in_context
 def list_command(obj: Context, all_owners: bool, as_json: bool) -> None:
     """Your workspaces, read from the engine."""
     found = asyncio.run(obj.manager.list(owner=None if all_owners else obj.owner))
@@ -286,8 +277,7 @@ def list_command(obj: Context, all_owners: bool, as_json: bool) -> None:
 def _workspace_action(name: str, help_text: str, method: str, printer: Callable) -> None:
     @workspaces.command(name, help=help_text)
     @click.argument("workspace_id")
-    @click.pass_obj
-    @handles_errors
+    @in_context
     def command(obj: Context, workspace_id: str) -> None:
         result = asyncio.run(getattr(obj.manager, method)(owner=obj.owner, workspace_id=workspace_id))
         printer(result)
@@ -300,8 +290,7 @@ _workspace_action("start", "Start a stopped workspace on the same GPUs.", "start
 @workspaces.command("rm")
 @click.argument("workspace_id")
 @click.option("--purge", is_flag=True, help="Also delete its work volume (never the model volume: see 'models rm').")
-@click.pass_obj
-@handles_errors
+@in_context
 def rm_command(obj: Context, workspace_id: str, purge: bool) -> None:
     """Delete a workspace. Its work volume is kept unless --purge; the owner's model volume
     always stays ('workspace-launcher models rm OWNER' deletes it)."""
@@ -313,8 +302,7 @@ def rm_command(obj: Context, workspace_id: str, purge: bool) -> None:
 @workspaces.command("logs")
 @click.argument("workspace_id")
 @click.option("--tail", default=200, show_default=True, type=int)
-@click.pass_obj
-@handles_errors
+@in_context
 def logs_command(obj: Context, workspace_id: str, tail: int) -> None:
     """The workspace container's log."""
     click.echo(asyncio.run(obj.manager.logs(owner=obj.owner, workspace_id=workspace_id, tail=tail)), nl=False)
@@ -323,8 +311,7 @@ def logs_command(obj: Context, workspace_id: str, tail: int) -> None:
 @workspaces.command("snapshot")
 @click.argument("workspace_id")
 @click.option("--tag", default=None, help="Snapshot tag (default: name and time).")
-@click.pass_obj
-@handles_errors
+@in_context
 def snapshot_command(obj: Context, workspace_id: str, tag: str | None) -> None:
     """Save the workspace's environment (not its volumes) as an image you can launch later."""
     out.print(asyncio.run(obj.manager.snapshot(owner=obj.owner, workspace_id=workspace_id, tag=tag)))

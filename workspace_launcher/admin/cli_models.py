@@ -12,7 +12,7 @@ import json
 import click
 from rich.table import Table
 
-from workspace_launcher.admin.cli_support import Context, handles_errors, out
+from workspace_launcher.admin.cli_support import Context, in_context, out
 
 
 @click.group()
@@ -22,8 +22,7 @@ def models() -> None:
 
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-@handles_errors
+@in_context
 def list_models_command(obj: Context, as_json: bool) -> None:
     """Every owner's model volume and the workspaces that mount it."""
     volumes = asyncio.run(obj.manager.model_volumes())
@@ -39,8 +38,7 @@ def list_models_command(obj: Context, as_json: bool) -> None:
 @models.command("rm")
 @click.argument("owner")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.pass_obj
-@handles_errors
+@in_context
 def rm_models_command(obj: Context, owner: str, yes: bool) -> None:
     """Delete OWNER's model volume and every model in it (refused while OWNER has workspaces)."""
     if not yes:

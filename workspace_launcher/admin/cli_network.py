@@ -13,20 +13,17 @@ import sys
 
 import click
 
-from workspace_launcher.admin.cli_support import Context, console, handles_errors, out
+from workspace_launcher.admin.cli_support import Context, console, in_context, out
 from workspace_launcher.engine.docker import DockerBackend
 from workspace_launcher.engine.firewall import (
     Firewall,
     FirewallUnavailable,
-    bridge_interface,
-    forward_rules,
-    input_rules,
-    jump_rules,
     policy_for,
     protect,
     read_resolv_conf,
 )
 from workspace_launcher.engine.firewall import is_host_address as _is_host_address
+from workspace_launcher.engine.firewall_rules import bridge_interface, forward_rules, input_rules, jump_rules
 from workspace_launcher.engine.spec import NETWORK_NAME
 
 
@@ -45,8 +42,7 @@ def _print_rules(policy) -> None:
 
 
 @network.command("protect")
-@click.pass_obj
-@handles_errors
+@in_context
 def protect_command(obj: Context) -> None:
     """Make the workspace network if missing and install (or refresh) its rules. Needs root."""
     backend = _backend(obj)
@@ -63,8 +59,7 @@ def protect_command(obj: Context) -> None:
 
 
 @network.command("show")
-@click.pass_obj
-@handles_errors
+@in_context
 def show_command(obj: Context) -> None:
     """The rules the settings ask for, and whether they are in place (reading them needs root)."""
     backend = _backend(obj)
@@ -95,8 +90,7 @@ def show_command(obj: Context) -> None:
 
 
 @network.command("unprotect")
-@click.pass_obj
-@handles_errors
+@in_context
 def unprotect_command(obj: Context) -> None:
     """Remove the rules (a host server running as root puts them back at its next launch,
     unless WorkspaceNetwork.protect_host is False and no blocked_ranges are set). Needs root."""

@@ -15,12 +15,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 from jupyter_core.application import JupyterApp
 from rich.console import Console
 from traitlets.config import Config
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
-from workspace_launcher.errors import InvalidRequest, LauncherError
+from workspace_launcher.errors import LauncherError, exit_status
 
 console = Console(stderr=True)
 out = Console()
@@ -82,20 +83,25 @@ class Context:
 
 
 def handles_errors(fn: Callable) -> Callable:
-    """Launcher errors become one clear line on stderr and a non-zero exit, not a traceback."""
+    """Launcher errors become one clear line on stderr and the exit status of their kind
+    (errors.EXIT_STATUS: 2 bad input, 3 not found, 4 conflict, 5 engine unreachable, 1 other),
+    not a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except InvalidRequest as e:
-            console.print(f"[red]error:[/red] {e.message}", highlight=False)
-            sys.exit(2)
         except LauncherError as e:
             console.print(f"[red]error:[/red] {e.message}", highlight=False)
             if e.log_tail:
                 console.print("[dim]--- log tail ---[/dim]")
                 console.print(e.log_tail, markup=False, highlight=False)
-            sys.exit(1)
+            sys.exit(exit_status(e))
 
     return wrapper
+
+
+def in_context(fn: Callable) -> Callable:
+    """A subcommand's body: it gets the :class:`Context` (owner, manager), and launcher errors
+    become one line and their exit status (:func:`handles_errors`)."""
+    return click.pass_obj(handles_errors(fn))

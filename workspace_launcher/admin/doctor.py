@@ -6,7 +6,6 @@ present, disk space), so they are tested without a host that has those problems.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ class Check:
 
 @dataclass
 class FirewallFacts:
-    """The workspace network's firewall rules (backends/firewall.py) as the doctor found them."""
+    """The workspace network's firewall rules (engine/firewall_rules.py) as the doctor found them."""
 
     interface: str = ""  # the workspace bridge the rules match
     network_exists: bool = True
@@ -243,7 +242,7 @@ def gather_firewall(settings: WorkspaceNetwork, network_attrs: dict | None, *, e
     return facts
 
 
-def gather_facts(manager) -> HostFacts:
+async def gather_facts(manager) -> HostFacts:
     """Read the host once. ``manager`` is a WorkspaceManager (its engine, inventory, profiles)."""
     facts = HostFacts()
     facts.gpus = manager.inventory.gpus()
@@ -251,18 +250,18 @@ def gather_facts(manager) -> HostFacts:
     facts.amd_kfd = os.path.exists("/dev/kfd")
     backend = manager.backend
     try:
-        facts.engine = asyncio.run(backend.facts())
+        facts.engine = await backend.facts()
     except Exception as e:  # any failure here is the finding
         facts.engine_error = str(e)
         return facts
     references = {p.base_image or manager.builder.base_image for p in manager.profiles.all().values()}
     for reference in references:
         try:
-            facts.base_images[reference] = asyncio.run(backend.image_present(reference))
+            facts.base_images[reference] = await backend.image_present(reference)
         except Exception:
             facts.base_images[reference] = False
     facts.upstream_route = manager.upstream_route
-    network = asyncio.run(backend.network_description())  # None: the first launch makes it
+    network = await backend.network_description()  # None: the first launch makes it
     facts.network_gateway = network_gateway_of(network) if network else None
     facts.gateway_is_local = bool(facts.network_gateway) and is_local_address(facts.network_gateway)
     facts.firewall = gather_firewall(WorkspaceNetwork(parent=manager), network, engine_url=backend.engine_url)

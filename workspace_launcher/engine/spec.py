@@ -197,7 +197,7 @@ def container_spec(spec: WorkspaceSpec) -> dict:
 
 def network_spec(*, bridge_name: str | None = BRIDGE_NAME, internal: bool = False, name: str = NETWORK_NAME) -> dict:
     """The dedicated bridge: workspaces cannot talk to each other (no inter-container traffic);
-    its host interface has a fixed name, which the firewall rules match (backends/firewall.py;
+    its host interface has a fixed name, which the firewall rules match (engine/firewall_rules.py;
     ``None``: Docker's br-<id>); ``internal``: no route out at all."""
     options = {"com.docker.network.bridge.enable_icc": "false"}
     if bridge_name:

@@ -98,18 +98,7 @@ def bootstrap_base(
     temp dir; it needs about 250 MB) and removed in every case.
     """
     emit = on_log or (lambda line: None)
-    if shutil.which("debootstrap") is None:
-        raise ConfigError("debootstrap is not installed: install it with `apt-get install debootstrap`")
-    if shutil.which("tar") is None:
-        raise ConfigError("tar is not installed: install it with `apt-get install tar`")
-    if os.geteuid() != 0:
-        raise ConfigError(
-            "bootstrapping the base image must run as root (debootstrap creates device files "
-            "and chroots): run `sudo workspace-launcher images bootstrap-base`"
-        )
-    for name, value in (("suite", suite), ("variant", variant)):
-        if not _WORD.match(value):
-            raise ConfigError(f"{name} {value!r} is not valid (e.g. suite 'bookworm', variant 'minbase')")
+    _check_can_bootstrap(suite=suite, variant=variant)
     mirror = mirror or default_mirror()
     if ":" in tag.rsplit("/", 1)[-1]:
         repository, image_tag = tag.rsplit(":", 1)
@@ -118,31 +107,10 @@ def bootstrap_base(
 
     tmp = Path(tempfile.mkdtemp(prefix="wl-rootfs-", dir=tmp_dir))
     rootfs, tarball = tmp / "rootfs", tmp / "rootfs.tar"
-    tail: deque[str] = deque(maxlen=50)
     try:
-        cmd = ["debootstrap", f"--variant={variant}", suite, str(rootfs), mirror]
-        log.info("running %s", " ".join(cmd))
-        emit(f"$ {' '.join(cmd)}")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace")
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            tail.append(line)
-            log.debug("debootstrap: %s", line)
-            emit(line)
-        if proc.wait() != 0:
-            raise ImageBuildError(
-                f"debootstrap of {suite!r} from {mirror} failed (exit {proc.returncode}); check "
-                "that the mirror is reachable and has this suite (--mirror URL)",
-                log_tail="\n".join(tail),
-            )
+        _debootstrap(suite=suite, variant=variant, mirror=mirror, rootfs=rootfs, emit=emit)
         emit(f"packing {rootfs} ...")
-        packed = subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."],
-                                capture_output=True, text=True, errors="replace")
-        if packed.returncode != 0:
-            raise ImageBuildError(f"packing the root file system failed: {packed.stderr.strip()}",
-                                  log_tail=packed.stderr)
+        _pack(rootfs, tarball)
         emit(f"importing as {repository}:{image_tag} ...")
         changes = [
             f"LABEL {engine_labels.ROLE}=base",
@@ -160,6 +128,53 @@ def bootstrap_base(
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             log.error("%s still has mounts under it; not deleting it, unmount and remove it by hand", tmp)
+
+
+def _check_can_bootstrap(*, suite: str, variant: str) -> None:
+    """Refuse, with the fix, what would make debootstrap fail late: missing tools, no root, odd words."""
+    if shutil.which("debootstrap") is None:
+        raise ConfigError("debootstrap is not installed: install it with `apt-get install debootstrap`")
+    if shutil.which("tar") is None:
+        raise ConfigError("tar is not installed: install it with `apt-get install tar`")
+    if os.geteuid() != 0:
+        raise ConfigError(
+            "bootstrapping the base image must run as root (debootstrap creates device files "
+            "and chroots): run `sudo workspace-launcher images bootstrap-base`"
+        )
+    for name, value in (("suite", suite), ("variant", variant)):
+        if not _WORD.match(value):
+            raise ConfigError(f"{name} {value!r} is not valid (e.g. suite 'bookworm', variant 'minbase')")
+
+
+def _debootstrap(*, suite: str, variant: str, mirror: str, rootfs: Path, emit: Callable[[str], None]) -> None:
+    """Run debootstrap into ``rootfs``, streaming its output; raises with its last lines."""
+    cmd = ["debootstrap", f"--variant={variant}", suite, str(rootfs), mirror]
+    log.info("running %s", " ".join(cmd))
+    emit(f"$ {' '.join(cmd)}")
+    tail: deque[str] = deque(maxlen=50)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace")
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        tail.append(line)
+        log.debug("debootstrap: %s", line)
+        emit(line)
+    if proc.wait() != 0:
+        raise ImageBuildError(
+            f"debootstrap of {suite!r} from {mirror} failed (exit {proc.returncode}); check "
+            "that the mirror is reachable and has this suite (--mirror URL)",
+            log_tail="\n".join(tail),
+        )
+
+
+def _pack(rootfs: Path, tarball: Path) -> None:
+    """Tar ``rootfs`` with numeric owners (the image's ids, not this host's names)."""
+    packed = subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."],
+                            capture_output=True, text=True, errors="replace")
+    if packed.returncode != 0:
+        raise ImageBuildError(f"packing the root file system failed: {packed.stderr.strip()}",
+                              log_tail=packed.stderr)
 
 
 __all__ = ["DEFAULT_BASE_TAG", "bootstrap_base", "default_mirror"]

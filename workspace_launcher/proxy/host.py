@@ -59,7 +59,7 @@ class LauncherPageContext(LauncherContext):
 
     @property
     def sessions(self) -> WorkspaceSessions:
-        return self.manager.sessions
+        return self.settings["workspace_launcher_sessions"]  # type: ignore[attr-defined]
 
 
 class OpenWorkspaceHandler(LauncherPageContext, JupyterHandler):

@@ -4,12 +4,11 @@
  * validation error, showing it next to its field.
  */
 import { Dialog, ReactWidget } from '@jupyterlab/apputils';
-import { Message } from '@lumino/messaging';
-import { Poll } from '@lumino/polling';
 import * as React from 'react';
 
 import { ApiError, LauncherAPI, errorMessage } from '../api';
 import { ILaunchRequest, IWorkspace } from '../contract';
+import { pollWhileAttached } from '../poll-while-attached';
 import { IFormState, LaunchFormView } from './form-view';
 import {
   FormField,
@@ -50,12 +49,11 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
     if (error !== undefined) {
       this.showError(error);
     }
-    this._poll = new Poll({
-      auto: false,
+    pollWhileAttached(this, {
       factory: () => this._load(),
-      frequency: { interval: REFRESH_INTERVAL, backoff: true, max: 60_000 },
-      name: 'workspace-launcher:launch-form',
-      standby: 'when-hidden'
+      interval: REFRESH_INTERVAL,
+      max: 60_000,
+      name: 'workspace-launcher:launch-form'
     });
   }
 
@@ -78,23 +76,6 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
   showError(error: unknown): void {
     const field = error instanceof ApiError ? error.field : null;
     this._set({ errors: { [errorPlace(field)]: errorMessage(error) } });
-  }
-
-  dispose(): void {
-    this._poll.dispose();
-    super.dispose();
-  }
-
-  protected onAfterAttach(msg: Message): void {
-    super.onAfterAttach(msg);
-    void this._poll.start();
-  }
-
-  protected onBeforeDetach(msg: Message): void {
-    if (!this._poll.isDisposed) {
-      void this._poll.stop();
-    }
-    super.onBeforeDetach(msg);
   }
 
   protected render(): JSX.Element {
@@ -163,7 +144,6 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
 
   private _state: IFormState;
   private _touchedGpus: boolean;
-  private _poll: Poll;
 }
 
 /** A Dialog whose Launch button sends the request and closes only when it is accepted. */

@@ -137,6 +137,26 @@ function GpuRow(props: IFormViewProps & { gpu: IGpu; choice: IChoice }): JSX.Ele
   );
 }
 
+/** The radio button choosing how the GPUs are asked for (a number of them, or these ones). */
+function GpuModeRadio(
+  props: IFormViewProps & { mode: IFormValues['gpuMode']; label: string }
+): JSX.Element {
+  const { state, onChange, mode } = props;
+  return (
+    <label className="wl-Inline">
+      <input
+        type="radio"
+        name="wl-gpu-mode"
+        data-testid={`wl-gpu-mode-${mode}`}
+        checked={state.values.gpuMode === mode}
+        disabled={state.busy}
+        onChange={() => onChange({ gpuMode: mode, gpuIds: [] }, ['gpus'])}
+      />
+      {props.label}
+    </label>
+  );
+}
+
 function GpuSection(props: IFormViewProps): JSX.Element {
   const { state, onChange } = props;
   const { values, inventory } = state;
@@ -150,17 +170,7 @@ function GpuSection(props: IFormViewProps): JSX.Element {
     <fieldset className="wl-Section">
       <legend className="wl-Legend">GPUs</legend>
       <div className="wl-Row">
-        <label className="wl-Inline">
-          <input
-            type="radio"
-            name="wl-gpu-mode"
-            data-testid="wl-gpu-mode-count"
-            checked={values.gpuMode === 'count'}
-            disabled={state.busy}
-            onChange={() => onChange({ gpuMode: 'count', gpuIds: [] }, ['gpus'])}
-          />
-          Number of GPUs
-        </label>
+        <GpuModeRadio {...props} mode="count" label="Number of GPUs" />
         <HTMLSelect
           data-testid="wl-gpu-count"
           className="wl-Select wl-mod-narrow"
@@ -177,19 +187,7 @@ function GpuSection(props: IFormViewProps): JSX.Element {
             </option>
           ))}
         </HTMLSelect>
-        {gpus.length > 0 && (
-          <label className="wl-Inline">
-            <input
-              type="radio"
-              name="wl-gpu-mode"
-              data-testid="wl-gpu-mode-pick"
-              checked={values.gpuMode === 'pick'}
-              disabled={state.busy}
-              onChange={() => onChange({ gpuMode: 'pick', gpuIds: [] }, ['gpus'])}
-            />
-            These GPUs:
-          </label>
-        )}
+        {gpus.length > 0 && <GpuModeRadio {...props} mode="pick" label="These GPUs:" />}
       </div>
       {gpus.length > 0 ? (
         <table className="wl-GpuTable" data-testid="wl-gpu-table">

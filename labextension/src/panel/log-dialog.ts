@@ -3,13 +3,12 @@
  * server has no container yet and answers what it has), shown in a dialog.
  */
 import { Dialog } from '@jupyterlab/apputils';
-import { Message } from '@lumino/messaging';
-import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { LauncherAPI, errorMessage } from '../api';
 import { IWorkspace } from '../contract';
 import { tagButtons } from '../dom';
+import { pollWhileAttached } from '../poll-while-attached';
 
 /** Lines fetched per refresh. */
 const TAIL = 500;
@@ -28,30 +27,12 @@ export class LogView extends Widget {
     this._pre.setAttribute('data-testid', 'wl-logs');
     this._pre.textContent = 'Loading the log…';
     this.node.appendChild(this._pre);
-    this._poll = new Poll({
-      auto: false,
+    pollWhileAttached(this, {
       factory: () => this._fetch(),
-      frequency: { interval: INTERVAL, backoff: true, max: 30_000 },
-      name: 'workspace-launcher:logs',
-      standby: 'when-hidden'
+      interval: INTERVAL,
+      max: 30_000,
+      name: 'workspace-launcher:logs'
     });
-  }
-
-  dispose(): void {
-    this._poll.dispose();
-    super.dispose();
-  }
-
-  protected onAfterAttach(msg: Message): void {
-    super.onAfterAttach(msg);
-    void this._poll.start();
-  }
-
-  protected onBeforeDetach(msg: Message): void {
-    if (!this._poll.isDisposed) {
-      void this._poll.stop();
-    }
-    super.onBeforeDetach(msg);
   }
 
   private async _fetch(): Promise<void> {
@@ -77,7 +58,6 @@ export class LogView extends Widget {
   }
 
   private _pre: HTMLPreElement;
-  private _poll: Poll;
 }
 
 /** Show a workspace's log in a dialog, refreshed while it is open. */

@@ -96,3 +96,19 @@ def test_redirects_stay_inside_the_workspace():
 ])
 def test_content_length_must_be_one_plain_number(values, ok):
     assert valid_content_length(values) is ok
+
+
+# -- absolute redirects to either route's upstream (network, or the published loopback port) -------
+ROUTE_PREFIX = "/workspace-launcher/workspaces/abc123/"
+
+
+@pytest.mark.parametrize("upstream", [Upstream("172.18.0.5", 8888, ROUTE_PREFIX, "t"), Upstream("127.0.0.1", 32801, ROUTE_PREFIX, "t")])
+def test_absolute_redirects_to_the_upstream_become_paths(upstream):
+    absolute = f"http://{upstream.host}:{upstream.port}{ROUTE_PREFIX}lab?reset"
+    assert rewrite_location(absolute, prefix=ROUTE_PREFIX, upstream=upstream, request_path=ROUTE_PREFIX) == ROUTE_PREFIX + "lab?reset"
+    other_port = f"http://{upstream.host}:1{ROUTE_PREFIX}lab"
+    assert rewrite_location(other_port, prefix=ROUTE_PREFIX, upstream=upstream, request_path=ROUTE_PREFIX) == ROUTE_PREFIX
+    elsewhere = f"http://evil.example{ROUTE_PREFIX}lab"
+    assert rewrite_location(elsewhere, prefix=ROUTE_PREFIX, upstream=upstream, request_path=ROUTE_PREFIX) == ROUTE_PREFIX
+    leaving = "../../other/"
+    assert rewrite_location(leaving, prefix=ROUTE_PREFIX, upstream=upstream, request_path=ROUTE_PREFIX + "tree/") == ROUTE_PREFIX

@@ -1,4 +1,5 @@
-"""The pure container-spec builder: security, resources, mounts, GPUs, labels."""
+"""The pure container-spec builder (``engine/spec.py``): security, resources, mounts, GPUs, labels,
+the workspace network."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tests.unit.fakes import NOW, workspace_container
 from workspace_launcher.engine import spec as specs
 from workspace_launcher.engine.objects import Container
 from workspace_launcher.gpus.model import Gpu
-from workspace_launcher.workspaces.model import Status, workspace_from_container
 
 NVIDIA = (
     Gpu(index=0, uuid="GPU-aaaa", name="H100", memory_mib=81559, vendor="nvidia"),
@@ -129,6 +130,18 @@ def test_network_disables_inter_container_traffic():
     assert specs.network_spec()["options"]["com.docker.network.bridge.enable_icc"] == "false"
 
 
+def test_the_workspace_network_has_a_fixed_bridge_name_and_is_not_internal_by_default():
+    spec = specs.network_spec()
+    assert spec["options"]["com.docker.network.bridge.name"] == "wl-workspaces"
+    assert spec["options"]["com.docker.network.bridge.enable_icc"] == "false"
+    assert spec["internal"] is False
+    assert specs.network_spec(internal=True, bridge_name="wl-other")["internal"] is True
+
+
+def test_a_network_spec_without_a_bridge_name_lets_docker_name_it():
+    assert "com.docker.network.bridge.name" not in specs.network_spec(bridge_name=None)["options"]
+
+
 def test_snapshot_config_overwrites_the_token_and_blanks_workspace_labels():
     container_labels = specs.container_spec(make_spec())["labels"]
     env = ["JUPYTER_TOKEN=s3cret-token", "PATH=/opt/venv/bin:/usr/bin", "WORKSPACE_ID=0123456789ab"]
@@ -145,26 +158,14 @@ def test_snapshot_config_overwrites_the_token_and_blanks_workspace_labels():
     assert conf["Labels"]["workspace-launcher.role"] == "snapshot"
 
 
-NOW = 1_800_000_000.0
-
-
-def _container(workspace_id: str, status: str, gpus: str, *, deadline: float | None = NOW + 60, **state) -> Container:
-    """A workspace container as the engine describes it (``deadline`` None: no deadline label)."""
-    labels = {specs.MANAGED_LABEL: workspace_id, "workspace-launcher.gpus": gpus}
-    if deadline is not None:
-        labels["workspace-launcher.launch-deadline"] = f"{deadline:.0f}"
-    return Container.from_attrs({"Id": "c" * 64, "Created": "2027-01-15T08:00:00.123456789Z", "Config": {"Labels": labels},
-                                 "State": {"Status": status, **state}, "HostConfig": {"Memory": 256 * 1024**2}})
-
-
 def test_gpus_held_counts_running_starting_and_paused_but_not_stopped():
     containers = [
-        _container("a" * 12, "running", "GPU-1,GPU-2"),
-        _container("b" * 12, "created", "GPU-3"),
-        _container("c" * 12, "exited", "GPU-4"),
-        _container("d" * 12, "running", ""),
-        _container("e" * 12, "paused", "GPU-5"),
-        _container("", "running", "GPU-9"),  # a hand-run snapshot: not a workspace
+        workspace_container("a" * 12, "running", "GPU-1,GPU-2"),
+        workspace_container("b" * 12, "created", "GPU-3"),
+        workspace_container("c" * 12, "exited", "GPU-4"),
+        workspace_container("d" * 12, "running", ""),
+        workspace_container("e" * 12, "paused", "GPU-5"),
+        workspace_container("", "running", "GPU-9"),  # a hand-run snapshot: not a workspace
     ]
     held = specs.gpus_held(containers, now=NOW)
     assert held == {"GPU-1": ["a" * 12], "GPU-2": ["a" * 12], "GPU-3": ["b" * 12], "GPU-5": ["e" * 12]}
@@ -172,36 +173,21 @@ def test_gpus_held_counts_running_starting_and_paused_but_not_stopped():
 
 
 def test_a_created_container_past_its_launch_deadline_is_abandoned_and_frees_its_gpus():
-    abandoned = _container("b" * 12, "created", "GPU-3", deadline=NOW - 1)
+    abandoned = workspace_container("b" * 12, "created", "GPU-3", deadline=NOW - 1)
     assert specs.launch_abandoned(abandoned, now=NOW)
     assert specs.gpus_held([abandoned], now=NOW) == {}
-    workspace = workspace_from_container(abandoned, now=NOW)
-    assert workspace.status is Status.FAILED and "abandoned" in workspace.error
     # Before the deadline it is a launch in progress, holding its GPUs.
-    fresh = _container("b" * 12, "created", "GPU-3", deadline=NOW + 1)
-    assert workspace_from_container(fresh, now=NOW).status is Status.STARTING
+    fresh = workspace_container("b" * 12, "created", "GPU-3", deadline=NOW + 1)
     assert specs.gpus_held([fresh], now=NOW) == {"GPU-3": ["b" * 12]}
     # A running container is never abandoned, whatever its deadline.
-    assert not specs.launch_abandoned(_container("b" * 12, "running", "", deadline=NOW - 1), now=NOW)
+    assert not specs.launch_abandoned(workspace_container("b" * 12, "running", "", deadline=NOW - 1), now=NOW)
 
 
 def test_without_a_deadline_label_the_creation_time_plus_a_grace_counts():
-    container = _container("b" * 12, "created", "GPU-3", deadline=None)
+    container = workspace_container("b" * 12, "created", "GPU-3", deadline=None)
     created = datetime(2027, 1, 15, 8, 0, 0, tzinfo=timezone.utc).timestamp()
     assert not specs.launch_abandoned(container, now=created + specs.DEFAULT_LAUNCH_GRACE - 1)
     assert specs.launch_abandoned(container, now=created + specs.DEFAULT_LAUNCH_GRACE + 1)
-
-
-def test_a_paused_workspace_is_paused_not_stopped():
-    workspace = workspace_from_container(_container("e" * 12, "paused", "GPU-5"), now=NOW)
-    assert workspace.status is Status.PAUSED and "holds its GPUs" in workspace.message
-
-
-def test_an_oom_killed_workspace_says_so_with_its_limit():
-    workspace = workspace_from_container(_container("f" * 12, "exited", "GPU-6", OOMKilled=True, ExitCode=137), now=NOW)
-    assert workspace.status is Status.STOPPED
-    assert "out of memory (limit 256 MiB)" in workspace.message
-    assert specs.gpus_held([_container("f" * 12, "exited", "GPU-6", OOMKilled=True)], now=NOW) == {}
 
 
 def test_jupyter_runtime_files_live_on_a_tmpfs():

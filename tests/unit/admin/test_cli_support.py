@@ -1,4 +1,4 @@
-"""The CLI's pure helpers, and the configuration it reads."""
+"""The CLI's pure helpers (admin/cli_support.py, re-exported by admin/cli.py), and the configuration it reads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from workspace_launcher.admin.cli import load_config, open_link
+from workspace_launcher.admin.cli_support import load_config, open_link
 
 
 def test_the_printed_link_is_the_hosts_handshake(tmp_path, monkeypatch):

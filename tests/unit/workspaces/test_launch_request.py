@@ -3,34 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from traitlets.config import Config
 
+from tests.unit.workspaces.fakes import manager  # noqa: F401 (a fixture)
 from workspace_launcher.errors import InvalidRequest
-from workspace_launcher.workspaces.manager import WorkspaceManager
-
-GPUS = [{"index": i, "uuid": f"GPU-{i}", "name": "Fake", "memory_mib": 1024, "vendor": "nvidia"} for i in range(4)]
-
-
-class NoEngine:
-    """Any engine call from validation is a bug: validation must not touch the engine."""
-
-    def __getattr__(self, name):
-        raise AssertionError(f"validation touched the engine ({name})")
-
-
-@pytest.fixture
-def manager(tmp_path):
-    (tmp_path / "data" / "coco").mkdir(parents=True)
-    config = Config()
-    config.GpuInventory.declared_gpus = GPUS
-    config.GpuAllocator.max_gpus_per_workspace = 2
-    config.GpuAllocator.lock_path = str(tmp_path / "gpus.lock")
-    config.DatasetCatalog.allowed_roots = [str(tmp_path / "data")]
-    config.DatasetCatalog.datasets = {"coco": {"path": str(tmp_path / "data" / "coco")}}
-    config.WorkspaceManager.max_memory = "8g"
-    manager = WorkspaceManager(config=config)
-    manager.backend.engine = NoEngine()
-    return manager
 
 
 def test_a_good_request_is_fully_resolved(manager):
@@ -84,26 +59,12 @@ def test_bad_fields(manager, fields, field, words):
     assert words in info.value.message
 
 
-def test_workspace_urls_live_under_the_host_base_url(manager):
-    manager.base_url = "/user/alice"
-    assert manager.workspace_base_url("0123456789ab") == "/user/alice/workspace-launcher/workspaces/0123456789ab/"
-
-
 def test_shm_is_capped_by_the_admin_even_without_a_memory_limit(manager):
     manager.max_shm_size = "2g"
     assert manager.validate_launch(owner="alice", profile="minimal", shm_size="2g").limits.shm_size == 2 * 1024**3
     with pytest.raises(InvalidRequest, match="admin's limit of 2g") as info:
         manager.validate_launch(owner="alice", profile="minimal", shm_size="3g")
     assert info.value.field == "shm_size"
-
-
-def test_the_smallest_cpu_limit_reaches_the_engine_as_a_limit(manager):
-    from workspace_launcher.engine import spec as specs
-
-    request = manager.validate_launch(owner="alice", profile="minimal", cpus=0.01)
-    assert request.limits.cpus == 0.01
-    spec = manager._workspace_spec(request, "img", [], publish_port=False)
-    assert specs.container_spec(spec)["nano_cpus"] == 10_000_000
 
 
 def test_the_launch_fields_are_the_contracts():

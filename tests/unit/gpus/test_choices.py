@@ -1,20 +1,13 @@
 """The GPU choices the server computes for the launch dialog and the notebook widget
-(``gpus/choices.py``): their wording, their agreement with ``select_gpus`` on generated hosts,
-and the ``GET gpus`` answer that carries them. Pure: no engine, no server, no files but the
-OpenAPI document."""
+(``gpus/choices.py``): their wording and their agreement with ``select_gpus`` on generated hosts.
+Pure: no engine, no server, no files."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
-from importlib.resources import files
-from types import SimpleNamespace
 
-import jsonschema
 import pytest
 
-from workspace_launcher.api.views import gpus_view
 from workspace_launcher.errors import Conflict, InvalidRequest
 from workspace_launcher.gpus.choices import (
     CHOICE_KEYS,
@@ -222,68 +215,3 @@ def test_gpus_picked_as_offered_are_accepted_and_those_refused_are_refused(seed)
             # or every GPU left is refused for a reason of its own.
             left = [g for g in inventory if g.uuid not in picked]
             assert len(picked) == got.pick_limit.most or all(choice.pick_reasons[g.uuid] for g in left)
-
-
-# -- the GET gpus answer -------------------------------------------------------------------------
-def fake_manager(inventory, taken, names, **policy):
-    async def gpu_holders(*, owner):
-        assert owner == "alice"
-        return taken, names
-
-    return SimpleNamespace(
-        gpu_holders=gpu_holders,
-        inventory=SimpleNamespace(gpus=lambda: list(inventory), source="declared"),
-        allocator=SimpleNamespace(**policy),
-    )
-
-
-def openapi_schema(name: str) -> dict:
-    document = json.loads(files("workspace_launcher").joinpath("openapi.json").read_text())
-    return {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
-
-
-def test_the_gpus_answer_carries_the_choices_and_matches_its_schema():
-    inventory = [gpu(0), gpu(1), gpu(2, "amd")]
-    taken = {"GPU-0": ["w-mine"], "GPU-1": ["w-other"]}
-    manager = fake_manager(inventory, taken, {"w-mine": "exp-1"}, allow_sharing=False,
-                           max_gpus_per_workspace=1, max_gpus_per_owner=0)
-    answer = asyncio.run(gpus_view(manager, owner="alice"))
-    jsonschema.validate(answer, openapi_schema("GpuInventory"), cls=jsonschema.Draft202012Validator)
-
-    assert answer["policy"] == {"allow_sharing": False, "max_gpus_per_workspace": 1, "max_gpus_per_owner": 0}
-    assert answer["source"] == "declared"
-    first, second, amd = answer["gpus"]
-    assert first["held_by"] == [{"id": "w-mine", "name": "exp-1", "mine": True}]
-    assert second["held_by"] == [{"id": "w-other", "name": None, "mine": False}]
-    assert [g["status"] for g in answer["gpus"]] == [
-        "held by your workspace exp-1", "held by workspace w-other of another user", "free",
-    ]
-    assert first["pick_reasons"] == {
-        "any": "held by your workspace exp-1; GPU sharing is off",
-        "nvidia": "held by your workspace exp-1; GPU sharing is off",
-        "amd": "this profile needs AMD GPUs",
-    }
-    assert amd["pick_reasons"] == {"any": "", "nvidia": "this profile needs NVIDIA GPUs", "amd": ""}
-    assert answer["owner_holds"] == 1
-    assert answer["max_gpus"] == {"any": 1, "nvidia": 0, "amd": 1}
-    # One GPU is free for "any": the free GPUs bound it, and the per-workspace limit (1) is no lower.
-    only_one = "only 1 of 3 GPUs are free; the others are held by other workspaces"
-    none_free = "only 0 of 2 GPUs are free; the others are held by other workspaces"
-    assert answer["max_gpus_reason"] == {"any": only_one, "nvidia": none_free, "amd": ""}
-    assert answer["count_reasons"] == {
-        "any": ["", "", only_one, only_one],
-        "nvidia": ["", none_free, none_free],
-        "amd": ["", ""],
-    }
-    assert answer["max_picked"] == 1
-    assert answer["max_picked_reason"] == "the policy allows at most 1 GPU per workspace"
-
-
-def test_the_gpus_answer_of_a_host_without_gpus():
-    manager = fake_manager([], {}, {}, allow_sharing=True, max_gpus_per_workspace=0, max_gpus_per_owner=0)
-    answer = asyncio.run(gpus_view(manager, owner="alice"))
-    jsonschema.validate(answer, openapi_schema("GpuInventory"), cls=jsonschema.Draft202012Validator)
-    assert answer["gpus"] == [] and answer["max_gpus"] == {"any": 0, "nvidia": 0, "amd": 0}
-    assert answer["max_gpus_reason"]["any"] == "this host has no GPUs"
-    assert answer["count_reasons"] == {"any": [""], "nvidia": [""], "amd": [""]}
-    assert (answer["max_picked"], answer["max_picked_reason"]) == (0, "")
