@@ -16,6 +16,7 @@ import {
   ILogs,
   IProfile,
   ISnapshot,
+  ISnapshotCreated,
   ISnapshotRequest,
   IWorkspace
 } from './contract';
@@ -124,8 +125,22 @@ export class LauncherAPI {
   /** Commit the workspace's environment as an image; resolves to its reference. */
   async snapshot(id: string, tag?: string): Promise<string> {
     const body: ISnapshotRequest = tag ? { tag } : {};
-    const answer = await this._post<ISnapshot>(workspacePath(id, 'snapshot'), body);
+    const answer = await this._post<ISnapshotCreated>(workspacePath(id, 'snapshot'), body);
     return answer.image;
+  }
+
+  /** The caller's snapshots, newest first. */
+  listSnapshots(): Promise<ISnapshot[]> {
+    return this._get('snapshots');
+  }
+
+  /** Delete one of the caller's snapshots (the image only). */
+  async removeSnapshot(tag: string): Promise<void> {
+    await requestAPI<void>(
+      `snapshots/${encodeURIComponent(tag)}`,
+      { method: 'DELETE' },
+      this.settings
+    );
   }
 
   async logs(id: string, tail = 200): Promise<string> {

@@ -161,9 +161,25 @@ export interface ILaunchRequest {
   env?: Record<string, string> | null;
 }
 
-/** `Snapshot`: the answer of `POST workspaces/{id}/snapshot`. */
-export interface ISnapshot {
+/** `SnapshotCreated`: the answer of `POST workspaces/{id}/snapshot`. */
+export interface ISnapshotCreated {
   image: string;
+}
+
+/** `Snapshot`: one of the caller's snapshots, as `GET snapshots` lists it. */
+export interface ISnapshot {
+  /** Names it among the owner's: the path segment of `DELETE snapshots/{tag}`. */
+  tag: string;
+  /** The image reference; what a launch's `snapshot` field takes. */
+  image: string;
+  /** The workspace it was taken of (it may have been deleted since). */
+  workspace_id: string;
+  workspace_name: string;
+  /** The profile of that workspace; a launch from the snapshot uses it. */
+  profile: string;
+  /** When it was taken (ISO 8601). */
+  created: string;
+  size_bytes: number;
 }
 
 /** The body of `POST workspaces/{id}/snapshot`. */

@@ -7,11 +7,13 @@ import io
 import json
 import re
 
+import docker
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from workspace_launcher.workspaces.manager import EVENT_SCHEMA_ID, WorkspaceManager
+from workspace_launcher.workspaces.validation import owner_slug
 
 from .conftest import make_config
 from .openapi_check import check, spec
@@ -239,6 +241,44 @@ async def test_an_unknown_or_foreign_snapshot_is_refused_at_request_time(jp_fetc
         assert docker_client.containers.list(all=True, filters={"label": [f"workspace-launcher.owner={test_owner}"]}) == []
     finally:
         docker_client.images.remove(foreign, force=True)
+
+
+def labelled_snapshot(docker_client, base: str, reference: str, owner: str, **labels: str) -> None:
+    """An image labelled as a snapshot of ``owner``'s, as a commit leaves one (made by a build:
+    no workspace needed)."""
+    values = {"role": "snapshot", "owner": owner, "snapshot-of": "0123456789ab", "snapshot-name": "exp-1",
+              "profile": "minimal", "created": "2026-12-03T06:00:00+00:00", **labels}
+    label_line = " ".join(f'workspace-launcher.{k}="{v}"' for k, v in values.items())
+    docker_client.images.build(fileobj=io.BytesIO(f"FROM {base}\nLABEL {label_line}\n".encode()), tag=reference, rm=True)
+
+
+async def test_snapshots_are_listed_to_their_owner_only_and_deleted_by_tag(jp_fetch, test_owner, docker_client, minimal_image):
+    mine = f"workspace-launcher/snapshot-{owner_slug(test_owner)}:wltest-listed"
+    foreign = "workspace-launcher/snapshot-someone-else:wltest-foreign"
+    labelled_snapshot(docker_client, minimal_image.tag, mine, test_owner)
+    labelled_snapshot(docker_client, minimal_image.tag, foreign, "someone-else")
+    try:
+        listed = check(await jp_fetch(*API, "snapshots"), "/snapshots")
+        assert [s["image"] for s in listed] == [mine]
+        assert listed[0] | {"size_bytes": 0} == {
+            "tag": "wltest-listed", "image": mine, "workspace_id": "0123456789ab", "workspace_name": "exp-1",
+            "profile": "minimal", "created": "2026-12-03T06:00:00+00:00", "size_bytes": 0,
+        }
+        for tag, code in (("Not-A-Tag", 400), ("wltest-foreign", 404), ("wltest-never", 404)):
+            response = await fetch_error(jp_fetch, *API, "snapshots", tag, method="DELETE")
+            assert response.code == code, tag
+            check(response, "/snapshots/{tag}", "DELETE")
+        assert docker_client.images.get(foreign)  # another owner's is never touched
+        response = await jp_fetch(*API, "snapshots", "wltest-listed", method="DELETE")
+        assert response.code == 204
+        assert check(await jp_fetch(*API, "snapshots"), "/snapshots") == []
+        assert not docker_client.images.list(name=mine.split(":")[0])
+    finally:
+        for reference in (mine, foreign):
+            try:
+                docker_client.images.remove(reference, force=True)
+            except docker.errors.ImageNotFound:
+                pass
 
 
 async def subscribe(jp_ws_fetch):

@@ -67,6 +67,15 @@ def test_launch_list_logs_rm_through_the_cli(cli, docker_client):
     assert "Jupyter Server" in cli("workspaces", "logs", workspace["id"], "--tail", "50").stdout
     stopped = cli("workspaces", "stop", workspace["id"])
     assert stopped.stdout.strip() == f"{workspace['id']} stopped"
+    # A snapshot of it, listed with its source and removed by its tag.
+    made = cli("workspaces", "snapshot", workspace["id"], "--tag", "wltest-cli").stdout.strip()
+    assert made.endswith(":wltest-cli")
+    (snapshot,) = json.loads(cli("snapshots", "list", "--json").stdout)
+    assert (snapshot["image"], snapshot["workspace_id"], snapshot["workspace_name"]) == (made, workspace["id"], "from-cli")
+    assert "wltest-cli" in cli("snapshots", "list").stdout
+    assert json.loads(cli("snapshots", "list", "--json", owner="someone-else-entirely").stdout) == []
+    assert cli("snapshots", "rm", "wltest-cli").stdout.strip() == f"removed {made}"
+    assert json.loads(cli("snapshots", "list", "--json").stdout) == []
     # The model volume goes only by its own command, and not while a workspace mounts it.
     owner = workspace["owner"]
     refused = cli("models", "rm", owner, "--yes")
@@ -92,6 +101,8 @@ def test_launch_list_logs_rm_through_the_cli(cli, docker_client):
         (["workspaces", "stop", "../../etc"], "ids are 12 hex digits", 2),
         (["workspaces", "rm", "0123456789ab"], "no workspace 0123456789ab", 3),
         (["models", "rm", "nobody-has-this", "--yes"], "has no model volume", 3),
+        (["snapshots", "rm", "Not/A-Tag"], "is not a snapshot tag", 2),
+        (["snapshots", "rm", "wltest-never-made"], "no snapshot", 3),
     ],
 )
 def test_bad_input_is_one_clear_line_and_the_exit_status_of_its_kind(cli, args, words, status):

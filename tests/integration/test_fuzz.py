@@ -13,10 +13,11 @@ right really start containers (the document's example is one; ``profile`` is ste
 Then every workspace left is deleted through the API (purge), and the engine is looked at
 before anything is swept: no container may be left, and nothing the API did not say it keeps on
 purpose: the model volume (``DELETE`` never takes it), the work volume of each delete made
-without ``purge``, and each snapshot image a 201 reported (there is no route to delete one). A
-volume or image beyond those fails the test. Those are then removed (the model volume by the
-product's own ``remove_model_volume``, refused while a workspace of the owner exists), and the
-owner must have nothing left at all.
+without ``purge``, and each snapshot image a 201 reported and no ``DELETE snapshots/{tag}``
+removed (``GET snapshots`` lists exactly those). A volume or image beyond those fails the test.
+Those are then removed (the snapshots through the API, the model volume by the product's own
+``remove_model_volume``, refused while a workspace of the owner exists), and the owner must have
+nothing left at all.
 
 Bounded for CI: deterministic generation (Hypothesis derandomized), no example database, a cap
 per operation and on stateful steps, one worker; Hypothesis's and Schemathesis's files live in
@@ -230,6 +231,20 @@ def keep_artifacts(tmp_path: Path) -> None:
             shutil.copyfile(source, ARTIFACTS / name)
 
 
+def snapshots_left(seen) -> set[str]:
+    """The snapshot images the answers say exist at the end, in the order they were given: a 201
+    of a snapshot makes one (a later one may reuse a deleted tag), a 204 of its tag's DELETE
+    removes it."""
+    images: dict[str, str] = {}
+    for e in seen:
+        if e.method == "POST" and e.path.endswith("/snapshot") and e.status == 201:
+            image = json.loads(e.body)["image"]
+            images[image.rpartition(":")[2]] = image
+        elif e.method == "DELETE" and e.path.startswith("/snapshots/") and e.status == 204:
+            images.pop(e.path.rsplit("/", 1)[1], None)
+    return set(images.values())
+
+
 def test_fuzzed_api_answers_documented_successes_or_json_4xx_and_leaves_nothing(
         fuzz_server, fuzz_config, fuzz_owner, docker_client, tmp_path):
     started = time.monotonic()
@@ -249,11 +264,11 @@ def test_fuzzed_api_answers_documented_successes_or_json_4xx_and_leaves_nothing(
         if fuzz_server.call("GET", "/gpus").json()["gpus"] == []:  # a host without GPUs takes no GPU launch
             asked = [json.loads(e.sent).get("gpus", 0) for e in accepted]
             assert not [g for g in asked if asks_for_gpus(g)], asked
-        snapshots = {json.loads(e.body)["image"] for e in seen
-                     if e.method == "POST" and e.path.endswith("/snapshot") and e.status == 201}
+        snapshots = snapshots_left(seen)
         # A delete without purge keeps the work volume, on purpose (and the API has no route to it).
         kept = {specs.work_volume_name(e.path.rsplit("/", 1)[1]) for e in seen
-                if e.method == "DELETE" and e.status == 204 and not purged(e.url)}
+                if e.method == "DELETE" and e.path.startswith("/workspaces/") and e.status == 204 and not purged(e.url)}
+
         assert not (ROOT / ".hypothesis").exists() and not (ROOT / "schemathesis-report").exists()
 
         # Every workspace the fuzzer left is deleted through the API; then the engine is looked at.
@@ -267,10 +282,14 @@ def test_fuzzed_api_answers_documented_successes_or_json_4xx_and_leaves_nothing(
         assert left["containers"] == [], left
         model_volume = specs.model_volume_name(owner_slug(fuzz_owner))
         assert set(left["volumes"]) <= {model_volume} | kept, (sorted(set(left["volumes"]) - {model_volume} - kept), left)
-        # Snapshots are images the API makes on purpose and has no route to delete: each one it
-        # reported is there, and nothing else of the owner is (a failed commit leaves nothing).
+        # Snapshots are images the API makes on purpose: each one it reported and did not delete
+        # is there and listed, and nothing else of the owner is (a failed commit leaves nothing).
         tagged = {t for t in left["images"] if not t.startswith("sha256:")}
         assert tagged == snapshots, (sorted(tagged ^ snapshots), left)
+        listed_snapshots = fuzz_server.call("GET", "/snapshots").json()
+        assert {s["image"] for s in listed_snapshots} == snapshots
+        for snapshot in listed_snapshots:
+            assert fuzz_server.call("DELETE", f"/snapshots/{snapshot['tag']}").status_code == 204, snapshot
         role = specs.label("role")
         for image in docker_client.images.list(filters={"label": [f"{specs.label('owner')}={fuzz_owner}"]}):
             assert image.labels.get(role) == "snapshot", (image.tags, image.labels)  # untagged: an older one retagged

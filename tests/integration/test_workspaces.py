@@ -9,12 +9,13 @@ import os
 import shutil
 import subprocess
 
+import docker
 import pytest
 import requests
 
 from workspace_launcher.engine import spec as specs
 from workspace_launcher.engine.objects import Container
-from workspace_launcher.errors import GpuRuntimeMissing, InvalidRequest, LaunchFailed
+from workspace_launcher.errors import Conflict, GpuRuntimeMissing, InvalidRequest, LaunchFailed, NotFound
 from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.model import Status
 from workspace_launcher.workspaces.upstream import RouteChooser, is_local_address
@@ -236,9 +237,21 @@ def test_stop_start_logs_and_snapshot(manager, minimal_image, test_owner, docker
     code, out = exec_in(docker_client, restored.container_id, "cat /home/jovyan/marker.txt")
     assert code == 0 and out.strip() == "from-the-environment"
     assert restored.id != workspace.id
+    listed = run(manager.snapshots(owner=test_owner))
+    assert [(s.tag, s.workspace_id, s.workspace_name, s.profile) for s in listed] == [
+        ("wltest-snap", workspace.id, "lifecycle", "minimal")]
+    assert run(manager.snapshots(owner=test_owner + "-other")) == []
+    # The restored workspace's container runs on the snapshot: deleting it is refused, nothing lost.
+    with pytest.raises(Conflict, match="is the image of your workspace restored"):
+        run(manager.delete_snapshot(owner=test_owner, tag="wltest-snap"))
     for w in (workspace, restored):
         run(manager.delete(owner=test_owner, workspace_id=w.id, purge=True))
-    docker_client.images.remove(reference)
+    assert run(manager.delete_snapshot(owner=test_owner, tag="wltest-snap")) == reference
+    assert run(manager.snapshots(owner=test_owner)) == []
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(reference)
+    with pytest.raises(NotFound):
+        run(manager.delete_snapshot(owner=test_owner, tag="wltest-snap"))
 
 
 def _leftovers(docker_client, owner: str) -> tuple[list, list]:

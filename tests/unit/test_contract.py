@@ -35,6 +35,7 @@ COMPONENT_INTERFACES = {
     "LaunchRequest": "ILaunchRequest",
     "Workspace": "IWorkspace",
     "Snapshot": "ISnapshot",
+    "SnapshotCreated": "ISnapshotCreated",
 }
 
 #: Schemas of components.schemas the front end does not use.

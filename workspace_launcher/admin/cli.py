@@ -1,6 +1,6 @@
 """The admin and power-user command line: `workspace-launcher ...` (its configuration: see
-:mod:`workspace_launcher.admin.cli_support`). The ``models`` and ``network`` groups live in
-their own modules and are added here."""
+:mod:`workspace_launcher.admin.cli_support`). The ``models``, ``network`` and ``snapshots``
+groups live in their own modules and are added here."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from rich.table import Table
 from workspace_launcher import __version__
 from workspace_launcher.admin.cli_models import models
 from workspace_launcher.admin.cli_network import network
+from workspace_launcher.admin.cli_snapshots import snapshots
 from workspace_launcher.admin.cli_support import Context, console, in_context, load_config, open_link, out  # noqa: F401  (load_config, open_link: the CLI's API)
 from workspace_launcher.errors import InvalidRequest
 from workspace_launcher.workspaces.model import ProgressEvent
@@ -65,16 +66,13 @@ def images() -> None:
 @in_context
 def bootstrap_base_command(obj: Context, suite: str, mirror: str | None, tag: str | None, if_missing: bool) -> None:
     """Make an OS base image from the distribution mirror (debootstrap), with no registry."""
+    from workspace_launcher.engine.images import inspect_image
     from workspace_launcher.images.bootstrap import bootstrap_base
 
     tag = tag or obj.manager.builder.base_image
-    if if_missing:
-        try:
-            obj.manager.engine.client.images.get(tag)
-            console.print(f"{tag} already present")
-            return
-        except Exception:  # docker.errors.ImageNotFound: go on and make it
-            pass
+    if if_missing and inspect_image(obj.manager.engine, tag) is not None:
+        console.print(f"{tag} already present")
+        return
     with console.status(f"bootstrapping {suite} into {tag}") as status:
         image_id = bootstrap_base(
             engine=obj.manager.engine, suite=suite, mirror=mirror, tag=tag,
@@ -319,6 +317,7 @@ def snapshot_command(obj: Context, workspace_id: str, tag: str | None) -> None:
 
 main.add_command(models)
 main.add_command(network)
+main.add_command(snapshots)
 
 if __name__ == "__main__":  # pragma: no cover
     # Run as `python -m`, this file is __main__: use the package's group, which has every command.

@@ -208,6 +208,24 @@ class WorkspaceActionHandler(LauncherHandler):
         self.finish(json.dumps(self.view(await method(owner=self.owner, workspace_id=workspace_id))))
 
 
+class SnapshotsHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def get(self) -> None:
+        self.finish(json.dumps([s.to_dict() for s in await self.manager.snapshots(owner=self.owner)]))
+
+
+class SnapshotHandler(LauncherHandler):
+    @web.authenticated
+    @authorized
+    @answers_errors
+    async def delete(self, tag: str) -> None:
+        await self.manager.delete_snapshot(owner=self.owner, tag=tag)
+        self.set_status(204)
+        self.finish()
+
+
 class LogsHandler(LauncherHandler):
     @web.authenticated
     @authorized
@@ -240,5 +258,7 @@ default_handlers = [
     (rf"{API}/workspaces/{WORKSPACE_ID}", WorkspaceHandler),
     (rf"{API}/workspaces/{WORKSPACE_ID}/(?P<action>stop|start|snapshot)", WorkspaceActionHandler),
     (rf"{API}/workspaces/{WORKSPACE_ID}/logs", LogsHandler),
+    (rf"{API}/snapshots", SnapshotsHandler),
+    (rf"{API}/snapshots/(?P<tag>[^/]+)", SnapshotHandler),
     (rf"{API}/openapi.json", OpenApiHandler),
 ]

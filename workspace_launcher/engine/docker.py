@@ -26,6 +26,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, NotFound
 
+from workspace_launcher.engine import images
 from workspace_launcher.engine import spec as specs
 from workspace_launcher.engine.firewall import (
     Firewall,
@@ -35,6 +36,7 @@ from workspace_launcher.engine.firewall import (
     engine_is_local,
     protect,
 )
+from workspace_launcher.engine.images import Image
 from workspace_launcher.engine.objects import Container, EngineFacts, Network, Volume
 from workspace_launcher.engine.reflector import ContainerReflector
 from workspace_launcher.errors import EngineRefused, EngineUnavailable, GpuRuntimeMissing, LaunchFailed
@@ -370,6 +372,12 @@ class DockerBackend:
         except NotFound:
             return None
         return attrs["Config"].get("Labels") or {}
+
+    async def list_images(self, labels: Mapping[str, str]) -> list[Image]:
+        return await self.engine.call(images.list_images, self.engine, label=[f"{k}={v}" for k, v in labels.items()])
+
+    async def remove_image(self, reference: str) -> bool:
+        return await self.engine.call(images.remove_image, self.engine, reference)
 
 
 def _tar_of(source_dir: str, uid: int, gid: int) -> bytes:

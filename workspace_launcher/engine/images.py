@@ -52,9 +52,19 @@ def inspect_image(engine, reference: str) -> Image | None:
         return None
 
 
-def list_images(engine, *, label: str) -> list[Image]:
-    """Every image carrying ``label``."""
+def list_images(engine, *, label: str | list[str]) -> list[Image]:
+    """Every image carrying ``label`` (each of them, for a list; ``key=value`` matches a value)."""
     return [Image.from_attrs(row) for row in engine.api.images(filters={"label": label})]
+
+
+def remove_image(engine, reference: str) -> bool:
+    """Untag ``reference`` (its layers go with its last tag); False when there was none. An
+    image a container still uses is refused by the engine (409), never forced."""
+    try:
+        engine.api.remove_image(reference)
+    except ImageNotFound:
+        return False
+    return True
 
 
 def pull(engine, ref: str, *, auth_config: dict | None = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
+from workspace_launcher.engine.images import Image
 from workspace_launcher.engine.objects import Container, Network, Volume
 from workspace_launcher.engine.spec import WorkspaceSpec
 
@@ -92,6 +93,13 @@ class WorkspaceEngine(Protocol):
 
     async def image_labels(self, reference: str) -> dict[str, str] | None:
         """An image's labels; ``None`` when the engine has no such image."""
+
+    async def list_images(self, labels: Mapping[str, str]) -> list[Image]:
+        """The images carrying every one of ``labels``."""
+
+    async def remove_image(self, reference: str) -> bool:
+        """Untag the image (and remove it with its last tag); False when there was none. An image
+        a container uses raises (409)."""
 
     async def has_nvidia_runtime(self) -> bool:
         """Whether the engine can hand NVIDIA GPUs to containers."""

@@ -38,7 +38,13 @@ from workspace_launcher.workspaces.model import (
 )
 from workspace_launcher.workspaces.readiness import wait_ready
 from workspace_launcher.workspaces.settings import WorkspaceSettings
-from workspace_launcher.workspaces.snapshots import commit_snapshot, snapshot_tag
+from workspace_launcher.workspaces.snapshots import (
+    Snapshot,
+    commit_snapshot,
+    list_snapshots,
+    remove_snapshot,
+    snapshot_tag,
+)
 from workspace_launcher.workspaces.upstream import ROUTES, RouteChooser, Upstream
 from workspace_launcher.workspaces.validation import validate_workspace_id
 from workspace_launcher.workspaces.volumes import WorkspaceVolumes
@@ -336,6 +342,14 @@ class WorkspaceManager(WorkspaceSettings, LoggingConfigurable):
         if container is None:  # removed since it was looked up
             raise NotFound(f"no workspace {workspace_id}")
         return await commit_snapshot(self.backend, container, workspace, tag=tag, now=now)
+
+    async def snapshots(self, *, owner: str) -> list[Snapshot]:
+        """The owner's snapshots, newest first (never another owner's: they hold that user's home)."""
+        return await list_snapshots(self.backend, owner=owner)
+
+    async def delete_snapshot(self, *, owner: str, tag: str) -> str:
+        """Remove the owner's snapshot ``tag``; its reference. Refused while a workspace runs from it."""
+        return await remove_snapshot(self.backend, await self.list(owner=owner), owner=owner, tag=tag)
 
     async def connection(self, *, owner: str | None, workspace_id: str) -> Upstream:
         """Where the host reaches a running workspace's Jupyter, and its token, for the proxy.

@@ -5,12 +5,15 @@ launch again. A snapshot holds its owner's home, so only its owner ever sees or 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from workspace_launcher.engine import spec as specs
+from workspace_launcher.engine.images import Image
 from workspace_launcher.engine.objects import Container
 from workspace_launcher.engine.protocol import WorkspaceEngine
-from workspace_launcher.errors import InvalidRequest, NotFound
+from workspace_launcher.errors import Conflict, InvalidRequest, NotFound
 from workspace_launcher.workspaces.model import Workspace
 from workspace_launcher.workspaces.validation import owner_slug
 
@@ -40,7 +43,7 @@ async def owner_snapshot_labels(backend: WorkspaceEngine, *, owner: str, image: 
     labels = await backend.image_labels(image) if image else None
     if labels is None or labels.get(specs.label("role")) != "snapshot" or labels.get(specs.label("owner")) != owner:
         raise NotFound(
-            f"no snapshot {image!r} of yours; list them with 'workspace-launcher images list'",
+            f"no snapshot {image!r} of yours; list them with 'workspace-launcher snapshots list'",
             field="snapshot",
         )
     return labels
@@ -59,3 +62,62 @@ async def commit_snapshot(backend: WorkspaceEngine, container: Container, worksp
         message=f"snapshot of workspace {workspace.name} ({workspace.id})",
     )
     return f"{repository}:{tag}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One of an owner's snapshots, as the dialog, the panel and the CLI list it."""
+
+    tag: str
+    #: What a launch's ``snapshot`` field takes: ``<repository>:<tag>``.
+    image: str
+    workspace_id: str
+    workspace_name: str
+    profile: str
+    #: ISO 8601, when it was committed.
+    created: str
+    size_bytes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def snapshots_of(images: Iterable[Image], *, owner: str) -> list[Snapshot]:
+    """The owner's snapshots among ``images``, newest first; one per tag of their repository."""
+    repository = snapshot_repository(owner)
+    found = []
+    for image in images:
+        labels = image.labels
+        if labels.get(specs.label("role")) != "snapshot" or labels.get(specs.label("owner")) != owner:
+            continue
+        for reference in image.tags:
+            name, _, tag = reference.rpartition(":")
+            if name == repository:
+                found.append(Snapshot(
+                    tag=tag, image=reference, workspace_id=labels.get(specs.label("snapshot-of"), ""),
+                    workspace_name=labels.get(specs.label("snapshot-name"), ""),
+                    profile=labels.get(specs.label("profile"), ""),
+                    created=labels.get(specs.label("created"), "") or image.created, size_bytes=image.size,
+                ))
+    return sorted(found, key=lambda s: (s.created, s.tag), reverse=True)
+
+
+async def list_snapshots(backend: WorkspaceEngine, *, owner: str) -> list[Snapshot]:
+    images = await backend.list_images({specs.label("role"): "snapshot", specs.label("owner"): owner})
+    return snapshots_of(images, owner=owner)
+
+
+async def remove_snapshot(backend: WorkspaceEngine, workspaces: Iterable[Workspace], *, owner: str, tag: str) -> str:
+    """Remove the owner's snapshot ``tag`` and return its reference. Refused (409) while one of
+    the owner's workspaces was launched from it: its container still needs the image."""
+    if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
+        raise InvalidRequest(f"{tag!r} is not a snapshot tag; list yours with 'workspace-launcher snapshots list'",
+                             field="tag")
+    reference = f"{snapshot_repository(owner)}:{tag}"
+    await owner_snapshot_labels(backend, owner=owner, image=reference)
+    if users := sorted(w.name for w in workspaces if w.image == reference):
+        raise Conflict(f"snapshot {tag} is the image of your workspace {', '.join(users)}; delete "
+                       f"{'it' if len(users) == 1 else 'them'} first", field="tag")
+    if not await backend.remove_image(reference):
+        raise NotFound(f"no snapshot {tag!r} of yours; list them with 'workspace-launcher snapshots list'", field="tag")
+    return reference

@@ -88,6 +88,12 @@ class MemoryEngine:
             return {specs.label("role"): "snapshot", specs.label("owner"): "alice", specs.label("profile"): "minimal"}
         return None
 
+    async def list_images(self, labels):
+        return []
+
+    async def remove_image(self, reference):
+        return False
+
     async def has_nvidia_runtime(self):
         return True
 
