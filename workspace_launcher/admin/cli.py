@@ -14,13 +14,20 @@ from pathlib import Path
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from workspace_launcher import __version__
 from workspace_launcher.admin.cli_models import models
 from workspace_launcher.admin.cli_network import network
 from workspace_launcher.admin.cli_snapshots import snapshots
-from workspace_launcher.admin.cli_support import Context, console, in_context, load_config, open_link, out  # noqa: F401  (load_config, open_link: the CLI's API)
+from workspace_launcher.admin.cli_support import (  # noqa: F401  (load_config, open_link: the CLI's API)
+    Context,
+    console,
+    in_context,
+    load_config,
+    open_link,
+    out,
+    print_listing,
+)
 from workspace_launcher.errors import InvalidRequest
 from workspace_launcher.workspaces.model import ProgressEvent
 
@@ -111,10 +118,8 @@ def lock_command(obj: Context, pull: bool) -> None:
     builder = obj.manager.builder
     lock = asyncio.run(resolve_locks(builder, obj.manager.profiles.all().values(), pull=pull, previous=builder.lock()))
     write_lock(builder.lock_file, lock)
-    table = Table("profile", "base image", "digest", "locked at")
-    for name, entry in sorted(lock.profiles.items()):
-        table.add_row(name, entry.base_image, entry.digest, entry.locked_at)
-    out.print(table)
+    print_listing(False, sorted(lock.profiles.items()), ("profile", "base image", "digest", "locked at"),
+                  lambda item: (item[0], item[1].base_image, item[1].digest, item[1].locked_at))
     out.print(f"wrote {builder.lock_file}")
 
 
@@ -124,17 +129,10 @@ def lock_command(obj: Context, pull: bool) -> None:
 def list_images_command(obj: Context, as_json: bool) -> None:
     """Images the launcher built, and snapshots."""
     rows = asyncio.run(obj.manager.builder.list_images())
-    if as_json:
-        out.print_json(json.dumps(rows, default=str))
-        return
-    table = Table("tag", "role", "profile", "created", "size")
-    for row in rows:
-        size = row.get("size")
-        table.add_row(
-            str(row.get("tag")), str(row.get("role", "")), str(row.get("profile", "")),
-            str(row.get("created", "")), f"{size / 1e6:.0f} MB" if size else "",
-        )
-    out.print(table)
+    print_listing(as_json, rows, ("tag", "role", "profile", "created", "size"), lambda row: (
+        str(row.get("tag")), str(row.get("role", "")), str(row.get("profile", "")),
+        str(row.get("created", "")), f"{row['size'] / 1e6:.0f} MB" if row.get("size") else "",
+    ))
 
 
 # -- datasets --------------------------------------------------------------------------------
@@ -147,10 +145,8 @@ def datasets() -> None:
 @in_context
 def list_datasets_command(obj: Context) -> None:
     """Datasets users can mount."""
-    table = Table("name", "mounted at", "description")
-    for entry in obj.manager.datasets.describe():
-        table.add_row(entry["name"], entry["mount_path"], entry["description"])
-    out.print(table)
+    print_listing(False, obj.manager.datasets.describe(), ("name", "mounted at", "description"),
+                  lambda entry: (entry["name"], entry["mount_path"], entry["description"]))
 
 
 @datasets.command("add")
@@ -263,13 +259,11 @@ def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, sh
 def list_command(obj: Context, all_owners: bool, as_json: bool) -> None:
     """Your workspaces, read from the engine."""
     found = asyncio.run(obj.manager.list(owner=None if all_owners else obj.owner))
-    if as_json:
-        out.print_json(json.dumps([w.to_dict() for w in found]))
-        return
-    table = Table("id", "name", "owner", "profile", "status", "gpus", "datasets", "created")
-    for w in found:
-        table.add_row(w.id, w.name, w.owner, w.profile, w.status.value, str(len(w.gpus)), ",".join(w.datasets), w.created)
-    out.print(table)
+    print_listing(
+        as_json, found, ("id", "name", "owner", "profile", "status", "gpus", "datasets", "created"),
+        lambda w: (w.id, w.name, w.owner, w.profile, w.status.value, str(len(w.gpus)), ",".join(w.datasets), w.created),
+        to_json=lambda w: w.to_dict(),
+    )
 
 
 def _workspace_action(name: str, help_text: str, method: str, printer: Callable) -> None:

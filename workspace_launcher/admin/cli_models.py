@@ -7,12 +7,10 @@ owner saved under /models, from every workspace, so removing it is a separate ac
 from __future__ import annotations
 
 import asyncio
-import json
 
 import click
-from rich.table import Table
 
-from workspace_launcher.admin.cli_support import Context, in_context, out
+from workspace_launcher.admin.cli_support import Context, in_context, out, print_listing
 
 
 @click.group()
@@ -26,13 +24,8 @@ def models() -> None:
 def list_models_command(obj: Context, as_json: bool) -> None:
     """Every owner's model volume and the workspaces that mount it."""
     volumes = asyncio.run(obj.manager.model_volumes())
-    if as_json:
-        out.print_json(json.dumps(volumes))
-        return
-    table = Table("owner", "volume", "mounted by", "created")
-    for v in volumes:
-        table.add_row(v["owner"], v["name"], ", ".join(v["workspaces"]) or "-", v["created"])
-    out.print(table)
+    print_listing(as_json, volumes, ("owner", "volume", "mounted by", "created"),
+                  lambda v: (v["owner"], v["name"], ", ".join(v["workspaces"]) or "-", v["created"]))
 
 
 @models.command("rm")

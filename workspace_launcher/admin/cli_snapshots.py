@@ -5,12 +5,10 @@ snapshot holds its owner's home."""
 from __future__ import annotations
 
 import asyncio
-import json
 
 import click
-from rich.table import Table
 
-from workspace_launcher.admin.cli_support import Context, in_context, out
+from workspace_launcher.admin.cli_support import Context, in_context, out, print_listing
 
 
 @click.group()
@@ -24,15 +22,12 @@ def snapshots() -> None:
 def list_snapshots_command(obj: Context, as_json: bool) -> None:
     """Your snapshots, newest first."""
     found = asyncio.run(obj.manager.snapshots(owner=obj.owner))
-    if as_json:
-        out.print_json(json.dumps([s.to_dict() for s in found]))
-        return
-    table = Table("tag", "image", "of workspace", "profile", "created", "size")
-    table.columns[1].overflow = "fold"  # a reference is copied whole, whatever the width
-    for s in found:
-        table.add_row(s.tag, s.image, f"{s.workspace_name} ({s.workspace_id})", s.profile, s.created,
-                      f"{s.size_bytes / 1e6:.0f} MB")
-    out.print(table)
+    print_listing(  # a reference folds rather than being cut: it is copied whole, whatever the width
+        as_json, found, ("tag", "image", "of workspace", "profile", "created", "size"),
+        lambda s: (s.tag, s.image, f"{s.workspace_name} ({s.workspace_id})", s.profile, s.created,
+                   f"{s.size_bytes / 1e6:.0f} MB"),
+        to_json=lambda s: s.to_dict(), fold=("image",),
+    )
 
 
 @snapshots.command("rm")

@@ -1,5 +1,5 @@
 """What every ``workspace-launcher`` command shares: the consoles, the configuration (read as the
-server reads it), the manager it acts through, and how errors end a command.
+server reads it), the manager it acts through, how errors end a command and how lists print.
 
 It reads the same settings as the server extension, from the same files in the Jupyter config
 path (jupyter_config, jupyter_server_config and jupyter_workspace_launcher_config, .py and
@@ -11,17 +11,22 @@ only ServerApp.jpserver_extensions (which extensions to load) from them, nothing
 from __future__ import annotations
 
 import functools
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from jupyter_core.application import JupyterApp
 from rich.console import Console
+from rich.table import Table
 from traitlets.config import Config
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
 from workspace_launcher.errors import LauncherError, exit_status
+
+T = TypeVar("T")
 
 console = Console(stderr=True)
 out = Console()
@@ -105,3 +110,18 @@ def in_context(fn: Callable) -> Callable:
     """A subcommand's body: it gets the :class:`Context` (owner, manager), and launcher errors
     become one line and their exit status (:func:`handles_errors`)."""
     return click.pass_obj(handles_errors(fn))
+
+
+def print_listing(as_json: bool, items: Sequence[T], columns: Sequence[str], row: Callable[[T], Sequence[str]], *,
+                  to_json: Callable[[T], object] = lambda item: item, fold: Sequence[str] = ()) -> None:
+    """A list command's answer: the items as JSON (``to_json`` of each), or a table of ``columns``
+    with one ``row`` per item; the ``fold`` columns wrap rather than cut, so they copy whole."""
+    if as_json:
+        out.print_json(json.dumps([to_json(item) for item in items], default=str))
+        return
+    table = Table(*columns)
+    for name in fold:
+        table.columns[columns.index(name)].overflow = "fold"
+    for item in items:
+        table.add_row(*row(item))
+    out.print(table)

@@ -349,7 +349,7 @@ class WorkspaceManager(WorkspaceSettings, LoggingConfigurable):
 
     async def delete_snapshot(self, *, owner: str, tag: str) -> str:
         """Remove the owner's snapshot ``tag``; its reference. Refused while a workspace runs from it."""
-        return await remove_snapshot(self.backend, await self.list(owner=owner), owner=owner, tag=tag)
+        return await remove_snapshot(self.backend, lambda: self.list(owner=owner), owner=owner, tag=tag)
 
     async def connection(self, *, owner: str | None, workspace_id: str) -> Upstream:
         """Where the host reaches a running workspace's Jupyter, and its token, for the proxy.

@@ -5,7 +5,7 @@ launch again. A snapshot holds its owner's home, so only its owner ever sees or 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -37,15 +37,20 @@ def snapshot_repository(owner: str) -> str:
     return f"{SNAPSHOT_REPOSITORY}-{owner_slug(owner)}"
 
 
+def _is_owners_snapshot(labels: dict[str, str] | None, owner: str) -> bool:
+    return bool(labels) and labels.get(specs.label("role")) == "snapshot" and labels.get(specs.label("owner")) == owner
+
+
+def _no_snapshot(name: object, field: str = "snapshot") -> NotFound:
+    return NotFound(f"no snapshot {name!r} of yours; list them with 'workspace-launcher snapshots list'", field=field)
+
+
 async def owner_snapshot_labels(backend: WorkspaceEngine, *, owner: str, image: str | None) -> dict[str, str]:
     """The labels of the owner's snapshot ``image``; NotFound for unknown images and others'
     snapshots (those hold another user's home) alike."""
     labels = await backend.image_labels(image) if image else None
-    if labels is None or labels.get(specs.label("role")) != "snapshot" or labels.get(specs.label("owner")) != owner:
-        raise NotFound(
-            f"no snapshot {image!r} of yours; list them with 'workspace-launcher snapshots list'",
-            field="snapshot",
-        )
+    if not _is_owners_snapshot(labels, owner):
+        raise _no_snapshot(image)
     return labels
 
 
@@ -88,7 +93,7 @@ def snapshots_of(images: Iterable[Image], *, owner: str) -> list[Snapshot]:
     found = []
     for image in images:
         labels = image.labels
-        if labels.get(specs.label("role")) != "snapshot" or labels.get(specs.label("owner")) != owner:
+        if not _is_owners_snapshot(labels, owner):
             continue
         for reference in image.tags:
             name, _, tag = reference.rpartition(":")
@@ -107,17 +112,19 @@ async def list_snapshots(backend: WorkspaceEngine, *, owner: str) -> list[Snapsh
     return snapshots_of(images, owner=owner)
 
 
-async def remove_snapshot(backend: WorkspaceEngine, workspaces: Iterable[Workspace], *, owner: str, tag: str) -> str:
+async def remove_snapshot(backend: WorkspaceEngine, owners_workspaces: Callable[[], Awaitable[Iterable[Workspace]]],
+                          *, owner: str, tag: str) -> str:
     """Remove the owner's snapshot ``tag`` and return its reference. Refused (409) while one of
-    the owner's workspaces was launched from it: its container still needs the image."""
+    the owner's workspaces (``owners_workspaces()``, asked only for a tag that names a snapshot)
+    was launched from it: its container still needs the image."""
     if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
         raise InvalidRequest(f"{tag!r} is not a snapshot tag; list yours with 'workspace-launcher snapshots list'",
                              field="tag")
     reference = f"{snapshot_repository(owner)}:{tag}"
     await owner_snapshot_labels(backend, owner=owner, image=reference)
-    if users := sorted(w.name for w in workspaces if w.image == reference):
+    if users := sorted(w.name for w in await owners_workspaces() if w.image == reference):
         raise Conflict(f"snapshot {tag} is the image of your workspace {', '.join(users)}; delete "
                        f"{'it' if len(users) == 1 else 'them'} first", field="tag")
     if not await backend.remove_image(reference):
-        raise NotFound(f"no snapshot {tag!r} of yours; list them with 'workspace-launcher snapshots list'", field="tag")
+        raise _no_snapshot(tag, field="tag")
     return reference

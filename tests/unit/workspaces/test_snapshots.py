@@ -82,5 +82,5 @@ def test_removing_a_malformed_tag_is_a_400_before_the_engine_is_asked(tag):
             raise AssertionError(f"the engine was asked ({name})")
 
     with pytest.raises(InvalidRequest, match="is not a snapshot tag") as info:
-        asyncio.run(remove_snapshot(NoEngine(), [], owner="alice", tag=tag))
+        asyncio.run(remove_snapshot(NoEngine(), lambda: NoEngine().list(), owner="alice", tag=tag))
     assert info.value.field == "tag"
