@@ -46,6 +46,11 @@ export interface IProfile {
   gpu_vendor: 'nvidia' | 'amd' | null;
   description: string;
   base_image?: string | null;
+  /**
+   * The notebook (relative to the work directory) a launch with `open_demo` opens; null: this
+   * profile has no demo, and the server refuses `open_demo`.
+   */
+  demo: string | null;
   /** The image reference a launch uses now (null until the base image exists). */
   image: string | null;
   /** The base image's pinned digest, when pinned. */

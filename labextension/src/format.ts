@@ -40,3 +40,23 @@ export function shortUuid(uuid: string): string {
 export function clampPercent(value: number): number {
   return Math.min(Math.max(Math.round(value || 0), 0), 100);
 }
+
+/** A size in bytes, e.g. "3.2 GB" (decimal units, as `docker images` prints them). */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = Math.max(bytes || 0, 0);
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${unit === 0 || value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** An ISO date as the user's locale prints a date and time ('' when unreadable). */
+export function formatDate(iso: string): string {
+  const then = Date.parse(iso);
+  return Number.isNaN(then)
+    ? ''
+    : new Date(then).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}

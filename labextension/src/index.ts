@@ -48,8 +48,12 @@ const plugin: JupyterFrontEndPlugin<IWorkspacesModel> = {
       execute: () => launchWithDialog(api, model)
     });
 
-    const panel = new WorkspacesPanel(api, model, () => {
-      void app.commands.execute(CommandIDs.create);
+    const panel = new WorkspacesPanel(api, model, initial => {
+      if (initial) {
+        void launchWithDialog(api, model, initial);
+      } else {
+        void app.commands.execute(CommandIDs.create);
+      }
     });
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, panel.id);

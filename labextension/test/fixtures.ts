@@ -5,7 +5,8 @@ import {
   IGpuHolder,
   IGpuInventory,
   IGpuPolicy,
-  IProfile
+  IProfile,
+  ISnapshot
 } from '../src/contract';
 
 /** A value for each choice key: `any` and the given ones, the rest `other`. */
@@ -72,9 +73,24 @@ export function profile(name: string, options: Partial<IProfile> = {}): IProfile
     cuda_version: '12.4',
     gpu_vendor: 'nvidia',
     description: '',
+    demo: null,
     image: null,
     pinned_digest: null,
     built: false,
+    ...options
+  };
+}
+
+/** One of the user's snapshots, as `GET snapshots` lists it. */
+export function snapshot(tag: string, options: Partial<ISnapshot> = {}): ISnapshot {
+  return {
+    tag,
+    image: `workspace-launcher/snapshot-alice:${tag}`,
+    workspace_id: '0123456789ab',
+    workspace_name: 'exp-1',
+    profile: 'pytorch',
+    created: '2026-12-03T06:00:00+00:00',
+    size_bytes: 3 * 1024 ** 3,
     ...options
   };
 }

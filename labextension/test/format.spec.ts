@@ -1,4 +1,11 @@
-import { clampPercent, formatDuration, formatMemory, shortUuid, since } from '../src/format';
+import {
+  clampPercent,
+  formatBytes,
+  formatDuration,
+  formatMemory,
+  shortUuid,
+  since
+} from '../src/format';
 
 describe('formatMemory', () => {
   it('shows MiB below 1 GiB', () => {
@@ -57,5 +64,15 @@ describe('clampPercent', () => {
     expect(clampPercent(-3)).toBe(0);
     expect(clampPercent(180)).toBe(100);
     expect(clampPercent(NaN)).toBe(0);
+  });
+});
+
+describe('formatBytes', () => {
+  it('uses decimal units, one decimal below 10', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(999)).toBe('999 B');
+    expect(formatBytes(1500)).toBe('1.5 kB');
+    expect(formatBytes(3.2e9)).toBe('3.2 GB');
+    expect(formatBytes(45e9)).toBe('45 GB');
   });
 });

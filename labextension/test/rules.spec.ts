@@ -1,17 +1,20 @@
 import {
   IFormValues,
+  applySnapshot,
   buildRequest,
   choiceKey,
   chooseProfile,
   countChoices,
   defaultGpus,
+  demoOf,
   emptyValues,
   errorPlace,
+  fitDemoToProfile,
   fitGpusToProfile,
   gpuChoice,
   gpuLimit
 } from '../src/launch/rules';
-import { byKey, gpu, heldBy, inventory, profile } from './fixtures';
+import { byKey, gpu, heldBy, inventory, profile, snapshot } from './fixtures';
 
 const cuda = profile('pytorch');
 const rocm = profile('rocm', { gpu_vendor: 'amd' });
@@ -159,7 +162,7 @@ describe('errorPlace', () => {
   it('puts other errors at the top', () => {
     expect(errorPlace(null)).toBe('general');
     expect(errorPlace('')).toBe('general');
-    expect(errorPlace('snapshot')).toBe('general');
+    expect(errorPlace('deterministic')).toBe('general');
   });
 });
 
@@ -211,5 +214,55 @@ describe('fitGpusToProfile', () => {
     expect(fitGpusToProfile({ ...picked, profile: 'pytorch' }, [cuda, rocm], inv).gpuIds).toEqual([
       'GPU-0'
     ]);
+  });
+});
+
+describe('snapshots', () => {
+  const listed = [snapshot('before-upgrade'), snapshot('cpu-run', { profile: 'minimal' })];
+
+  it('start with the profile they were taken from', () => {
+    const chosen = applySnapshot(values({ profile: 'rocm', snapshot: listed[1].image }), listed);
+    expect(chosen.profile).toBe('minimal');
+    expect(chosen.snapshot).toBe(listed[1].image);
+  });
+
+  it('fall back to the profile image once deleted, keeping the profile', () => {
+    const gone = 'workspace-launcher/snapshot-alice:deleted';
+    expect(applySnapshot(values({ profile: 'rocm', snapshot: gone }), listed)).toEqual(
+      values({ profile: 'rocm', snapshot: '' })
+    );
+    const fresh = values({ profile: 'rocm' });
+    expect(applySnapshot(fresh, listed)).toBe(fresh);
+  });
+
+  it('go in the request as `snapshot`, and only when chosen', () => {
+    const request = buildRequest(values({ profile: 'pytorch', snapshot: listed[0].image }));
+    expect(request.snapshot).toBe(listed[0].image);
+    expect('snapshot' in buildRequest(values({ profile: 'pytorch' }))).toBe(false);
+  });
+});
+
+describe('the demo', () => {
+  const torch = profile('pytorch', { demo: 'object-detection-train.ipynb' });
+  const profiles = [torch, cpu];
+
+  it("is the chosen profile's own notebook, or none", () => {
+    expect(demoOf(values({ profile: 'pytorch' }), profiles)).toBe('object-detection-train.ipynb');
+    expect(demoOf(values({ profile: 'minimal' }), profiles)).toBeNull();
+    expect(demoOf(values({ profile: 'pytorch' }), null)).toBeNull();
+  });
+
+  it('is unticked for a profile without one, kept for one with one', () => {
+    expect(fitDemoToProfile(values({ profile: 'minimal', openDemo: true }), profiles).openDemo).toBe(
+      false
+    );
+    expect(fitDemoToProfile(values({ profile: 'pytorch', openDemo: true }), profiles).openDemo).toBe(
+      true
+    );
+  });
+
+  it("is an error shown next to its field, as is a snapshot's", () => {
+    expect(errorPlace('open_demo')).toBe('open_demo');
+    expect(errorPlace('snapshot')).toBe('snapshot');
   });
 });

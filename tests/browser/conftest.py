@@ -165,6 +165,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: A profile with a demo notebook that builds in seconds: the packaged Minimal context (cached
+#: by the ``minimal_image`` build), declared with a demo as a framework profile declares one.
+DEMO_PROFILE = "minimal-demo"
+
+
+def demo_profile() -> dict:
+    from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR
+
+    return {"context_dir": str(PACKAGED_IMAGES_DIR / "minimal"), "display_name": "Minimal with a demo",
+            "framework": "numpy", "default_shm_size": "256m", "demo": "object-detection-train.ipynb"}
+
+
 def _server_config(tmp: Path, owner: str, dataset_root: Path) -> str:
     settings = {
         "DatasetCatalog.allowed_roots": [str(dataset_root)],
@@ -176,6 +188,7 @@ def _server_config(tmp: Path, owner: str, dataset_root: Path) -> str:
         "GpuAllocator.lock_path": str(tmp / "gpus.lock"),
         "GpuAllocator.max_gpus_per_workspace": 1,
         "GpuInventory.declared_gpus": FAKE_GPUS,
+        "ProfileRegistry.extra_profiles": {DEMO_PROFILE: demo_profile()},
         "WorkspaceLauncherApp.owner": owner,
     }
     if os.path.isfile(CA_BUNDLE):

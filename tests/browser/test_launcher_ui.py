@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from workspace_launcher.engine import spec as specs
 
-from .conftest import LAUNCH_TIMEOUT, by_id, dismiss_news, open_lab, screenshot
+from .conftest import DEMO_PROFILE, LAUNCH_TIMEOUT, by_id, dismiss_news, open_lab, screenshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -265,12 +265,23 @@ def test_a_blocked_new_tab_leaves_an_open_button(lab, lab_server, browser):
 
 
 def test_the_demo_opens_from_the_dialog(lab, lab_server, browser):
-    """"Open the object-detection demo": the new tab lands on the training notebook itself."""
+    """"Open the demo" is offered only for a profile that names a demo notebook, and the new
+    tab lands on that notebook itself."""
     page = lab
     open_dialog(page)
     by_id(page, "wl-profile").select_option("minimal")
+    expect(by_id(page, "wl-profile-framework")).to_have_text("numpy")
+    expect(by_id(page, "wl-open-demo")).to_have_count(0)  # Minimal has no demo: not offered
+    by_id(page, "wl-profile").select_option(DEMO_PROFILE)
+    demo = by_id(page, "wl-open-demo")
+    expect(page.locator("label", has=demo)).to_contain_text("object-detection-train.ipynb")
+    demo.check()
+    by_id(page, "wl-profile").select_option("minimal")  # the box goes, and its tick with it
+    expect(demo).to_have_count(0)
+    by_id(page, "wl-profile").select_option(DEMO_PROFILE)
+    expect(demo).not_to_be_checked()
+    demo.check()
     by_id(page, "wl-name").fill(f"demo-{secrets.token_hex(3)}")
-    by_id(page, "wl-open-demo").check()
     with browser.expect_page(timeout=LAUNCH_TIMEOUT) as opened:
         workspace_id = click_launch(page).json()["id"]
     try:

@@ -8,6 +8,7 @@ are kept between runs on purpose: they are the launcher's own cache.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import secrets
 
@@ -76,6 +77,15 @@ def make_config(dataset_root, lock_dir, **gpu_settings) -> Config:
     for key, value in gpu_settings.items():
         setattr(config.GpuInventory if key == "declared_gpus" else config.GpuAllocator, key, value)
     return config
+
+
+def labelled_snapshot(docker_client, base: str, reference: str, owner: str, **labels: str) -> None:
+    """An image labelled as a snapshot of ``owner``'s, as a commit leaves one (made by a build:
+    no workspace needed)."""
+    values = {"role": "snapshot", "owner": owner, "snapshot-of": "0123456789ab", "snapshot-name": "exp-1",
+              "profile": "minimal", "created": "2026-12-03T06:00:00+00:00", **labels}
+    label_line = " ".join(f'workspace-launcher.{k}="{v}"' for k, v in values.items())
+    docker_client.images.build(fileobj=io.BytesIO(f"FROM {base}\nLABEL {label_line}\n".encode()), tag=reference, rm=True)
 
 
 @pytest.fixture(scope="session")

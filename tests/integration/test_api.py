@@ -15,7 +15,7 @@ from tornado.websocket import websocket_connect
 from workspace_launcher.workspaces.manager import EVENT_SCHEMA_ID, WorkspaceManager
 from workspace_launcher.workspaces.validation import owner_slug
 
-from .conftest import make_config
+from .conftest import labelled_snapshot, make_config
 from .openapi_check import check, spec
 from .test_workspaces import FAKE_GPUS
 
@@ -247,15 +247,6 @@ async def test_an_unknown_or_foreign_snapshot_is_refused_at_request_time(jp_fetc
         assert docker_client.containers.list(all=True, filters={"label": [f"workspace-launcher.owner={test_owner}"]}) == []
     finally:
         docker_client.images.remove(foreign, force=True)
-
-
-def labelled_snapshot(docker_client, base: str, reference: str, owner: str, **labels: str) -> None:
-    """An image labelled as a snapshot of ``owner``'s, as a commit leaves one (made by a build:
-    no workspace needed)."""
-    values = {"role": "snapshot", "owner": owner, "snapshot-of": "0123456789ab", "snapshot-name": "exp-1",
-              "profile": "minimal", "created": "2026-12-03T06:00:00+00:00", **labels}
-    label_line = " ".join(f'workspace-launcher.{k}="{v}"' for k, v in values.items())
-    docker_client.images.build(fileobj=io.BytesIO(f"FROM {base}\nLABEL {label_line}\n".encode()), tag=reference, rm=True)
 
 
 async def test_snapshots_are_listed_to_their_owner_only_and_deleted_by_tag(jp_fetch, test_owner, docker_client, minimal_image):

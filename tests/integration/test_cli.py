@@ -98,6 +98,7 @@ def test_launch_list_logs_rm_through_the_cli(cli, docker_client):
         (["workspaces", "launch", "-p", "minimal", "--gpus", "-1"], "gpus", 2),
         (["workspaces", "launch", "-p", "minimal", "--name", "../x"], "lowercase letters", 2),
         (["workspaces", "launch", "-p", "minimal", "-d", "missing"], "unknown dataset 'missing'", 2),
+        (["workspaces", "launch", "-p", "minimal", "--open-demo"], "'minimal' (numpy) has no demo notebook", 2),
         (["workspaces", "stop", "../../etc"], "ids are 12 hex digits", 2),
         (["workspaces", "rm", "0123456789ab"], "no workspace 0123456789ab", 3),
         (["models", "rm", "nobody-has-this", "--yes"], "has no model volume", 3),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import docker
+import docker.errors
 import pytest
 
 from workspace_launcher.notebook.widget import LauncherClient, WorkspaceLauncher
+from workspace_launcher.workspaces.validation import owner_slug
 
-from .conftest import make_config
+from .conftest import labelled_snapshot, make_config
 from .test_workspaces import FAKE_GPUS
 
 
@@ -90,3 +92,45 @@ async def test_the_widget_offers_the_servers_gpu_choices(jp_serverapp, http_serv
     assert launcher.gpu_ids.value == (FAKE_GPUS[1]["uuid"],)  # still offered: kept
     assert "at most 1 GPU per workspace" in launcher.gpu_limit.value
     assert "Pick at most 1" in launcher.gpu_limit.value
+
+
+async def test_the_widget_launches_a_snapshot_and_offers_the_demo_where_there_is_one(
+    jp_serverapp, http_server_client, jp_http_port, jp_base_url, test_owner, docker_client, minimal_image
+):
+    client = LauncherClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
+    mine = f"workspace-launcher/snapshot-{owner_slug(test_owner)}:wltest-widget"
+    foreign = "workspace-launcher/snapshot-someone-else:wltest-widget"
+    labelled_snapshot(docker_client, minimal_image.tag, mine, test_owner, profile="minimal")
+    labelled_snapshot(docker_client, minimal_image.tag, foreign, "someone-else")
+    try:
+        launcher = await asyncio.to_thread(WorkspaceLauncher, client=client, poll_interval=0.2)
+        # The demo: offered for PyTorch (which has one), not for Minimal (NumPy has none).
+        launcher.profile.value = "pytorch"
+        assert launcher.open_demo.layout.display == "" and "object-detection-train.ipynb" in launcher.open_demo.description
+        launcher.open_demo.value = True
+        launcher.profile.value = "minimal"
+        assert launcher.open_demo.layout.display == "none" and launcher.open_demo.value is False
+
+        # Only the caller's snapshot is offered; choosing it holds its profile.
+        assert [value for _, value in launcher.source.options] == ["", mine]
+        launcher.profile.value = "pytorch"
+        launcher.source.value = mine
+        assert launcher.profile.value == "minimal" and launcher.profile.disabled
+        assert "wltest-widget of exp-1 (minimal, 2026-12-03 06:00)" in launcher.source.label
+        launcher.name.value = "from-snapshot"
+        assert launcher.request_body()["snapshot"] == mine
+
+        launcher.launch_button.click()
+        await until(lambda: "href" in launcher.link.value)
+        (workspace,) = [w for w in await asyncio.to_thread(client.get, "workspaces") if w["name"] == "from-snapshot"]
+        assert workspace["image"] == mine and workspace["status"] == "running"
+        launcher.source.value = ""
+        assert not launcher.profile.disabled
+        status, _ = await asyncio.to_thread(client.request, "DELETE", f"workspaces/{workspace['id']}", params={"purge": "true"})
+        assert status == 204
+    finally:
+        for reference in (mine, foreign):
+            try:
+                docker_client.images.remove(reference, force=True)
+            except docker.errors.ImageNotFound:
+                pass

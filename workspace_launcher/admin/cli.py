@@ -222,7 +222,7 @@ def _parse_gpus(value: str) -> object:
 @click.option("--deterministic", is_flag=True, help="Set the frameworks' deterministic switches and the seed.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed exported with --deterministic.")
 @click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="Extra variable allowed by the admin (repeatable).")
-@click.option("--open-demo", is_flag=True, help="Point the printed URL at the object-detection demo notebook.")
+@click.option("--open-demo", is_flag=True, help="Point the printed URL at the profile's demo notebook (only profiles with a demo, e.g. pytorch).")
 @click.option("--json", "as_json", is_flag=True, help="Print the workspace as JSON.")
 @in_context
 def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, shm_size, snapshot, deterministic, seed, env_pairs, open_demo, as_json) -> None:

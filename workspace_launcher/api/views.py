@@ -9,8 +9,6 @@ from workspace_launcher.proxy.origins import open_url
 from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.model import Workspace
 
-DEMO_PATH = "lab/tree/object-detection-train.ipynb"
-
 
 def workspace_view(workspace: Workspace, *, base_url: str) -> dict:
     """A workspace as the API shows it: no container ids or prefixes; ``url`` opens it in a
@@ -18,7 +16,8 @@ def workspace_view(workspace: Workspace, *, base_url: str) -> dict:
     data = workspace.to_dict()
     data.pop("container_id", None)
     data.pop("base_url", None)
-    data["url"] = open_url(base_url, workspace.id, DEMO_PATH if data.pop("open_demo") else "")
+    demo = data.pop("demo_notebook")
+    data["url"] = open_url(base_url, workspace.id, f"lab/tree/{demo}" if demo else "")
     return data
 
 

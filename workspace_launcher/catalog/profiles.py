@@ -44,6 +44,13 @@ class Profile:
     #: Shared memory a workspace gets unless the launch asks otherwise (PyTorch loaders need it).
     default_shm_size: str = "1g"
     build_args: dict[str, str] = field(default_factory=dict)
+    #: The notebook, relative to the work directory, that "open the demo" opens; None: no demo.
+    demo: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.demo is not None and not _is_relative_notebook(self.demo):
+            raise ConfigError(f"profile {self.name!r}: demo {self.demo!r} must be a relative path to "
+                              "a .ipynb file, e.g. 'object-detection-train.ipynb'")
 
     def to_dict(self) -> dict:
         return {
@@ -54,7 +61,13 @@ class Profile:
             "gpu_vendor": self.gpu_vendor,
             "description": self.description,
             "base_image": self.base_image,
+            "demo": self.demo,
         }
+
+
+def _is_relative_notebook(path: object) -> bool:
+    parts = path.split("/") if isinstance(path, str) else []
+    return bool(parts) and path.endswith(".ipynb") and all(p not in ("", ".", "..") for p in parts)
 
 
 _PROFILE_KEYS = {f for f in Profile.__dataclass_fields__ if f not in ("name", "context_dir")}
@@ -102,8 +115,10 @@ class ProfileRegistry(LoggingConfigurable):
         help="""Profiles added by the admin, by name. Each value is either the path of a
         directory holding a Dockerfile and a profile.json, or a dict with the profile's keys
         (display_name, framework, cuda_version, gpu_vendor, description, base_image,
-        default_shm_size, build_args) plus "context_dir", the directory with its Dockerfile.
-        A name equal to a packaged profile replaces it.
+        default_shm_size, build_args, demo) plus "context_dir", the directory with its Dockerfile.
+        A name equal to a packaged profile replaces it. "demo" names the notebook, relative to
+        the work directory (where WorkspaceManager.demo_dir is copied), that "open the demo"
+        opens; a profile without it offers no demo.
         Example: c.ProfileRegistry.extra_profiles = {"jax": "/srv/launcher/profiles/jax"}""",
     ).tag(config=True)
 

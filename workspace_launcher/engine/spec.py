@@ -69,7 +69,8 @@ class WorkspaceSpec:
     limits: Limits = field(default_factory=Limits)
     environment: Mapping[str, str] = field(default_factory=dict)
     network: str = NETWORK_NAME
-    open_demo: bool = False
+    #: The notebook (relative to the work directory) the workspace opens on; "" opens its lab.
+    demo_notebook: str = ""
     #: Numeric group ids that let the user open AMD render nodes (render/video on the host).
     gpu_group_ids: tuple[int, ...] = ()
     version: str = ""
@@ -123,7 +124,7 @@ def workspace_labels(spec: WorkspaceSpec) -> dict[str, str]:
         label("created"): spec.created,
         label("base-url"): spec.base_url,
         label("version"): spec.version,
-        label("open-demo"): "1" if spec.open_demo else "",
+        label("open-demo"): spec.demo_notebook,
         label("launch-deadline"): f"{spec.launch_deadline:.0f}",
     }
     return labels

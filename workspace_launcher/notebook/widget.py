@@ -79,11 +79,16 @@ class WorkspaceLauncher(widgets.VBox):
         self.gpu_ids = widgets.SelectMultiple(options=[], description="or pick", rows=1)
         self.gpu_limit = widgets.HTML()
         self.profile.observe(lambda _: self.show_gpu_choices(), names="value")
+        #: Where the workspace starts from: "" for the profile's image, else one of the caller's snapshots.
+        self.source = widgets.Dropdown(options=[("the profile's image", "")], description="Start from")
+        self.snapshots: dict[str, dict] = {}
+        self.source.observe(lambda _: self.follow_source(), names="value")
         self.datasets = {
             d["name"]: widgets.Checkbox(description=f"{d['name']} — {d['description']}", indent=False) for d in datasets
         }
         self.name = widgets.Text(description="Name", placeholder="optional, e.g. exp-1")
-        self.open_demo = widgets.Checkbox(description="Open the object-detection demo", indent=False)
+        self.open_demo = widgets.Checkbox(description="Open the demo notebook on start", indent=False)
+        self.profile.observe(lambda _: self.offer_demo(), names="value")
         self.launch_button = widgets.Button(description="Launch", button_style="primary", icon="rocket")
         self.progress = widgets.IntProgress(value=0, min=0, max=100, description="", layout={"visibility": "hidden"})
         self.status = widgets.HTML()
@@ -94,13 +99,14 @@ class WorkspaceLauncher(widgets.VBox):
         refresh.on_click(lambda _: self._in_background(self.refresh))
         super().__init__(
             [
-                self.profile, widgets.HBox([self.gpu_count, self.gpu_ids]), self.gpu_limit,
+                self.source, self.profile, widgets.HBox([self.gpu_count, self.gpu_ids]), self.gpu_limit,
                 widgets.HTML("<b>Datasets</b> (read-only at /datasets/&lt;name&gt;; /models is your model volume)"),
                 *self.datasets.values(), self.name, self.open_demo,
                 widgets.HBox([self.launch_button, self.progress]), self.status, self.link,
                 widgets.HTML("<b>Your workspaces</b>"), refresh, self.table,
             ]
         )
+        self.offer_demo()
         self.refresh()
 
     # Network calls run in a thread: the kernel keeps answering while a launch is followed.
@@ -119,7 +125,39 @@ class WorkspaceLauncher(widgets.VBox):
         }
         if self.name.value.strip():
             body["name"] = self.name.value.strip()
+        if self.source.value:
+            body["snapshot"] = self.source.value
         return body
+
+    def offer_demo(self) -> None:
+        """Offer the demo only for a profile that has one (another framework's notebook would
+        fail at its first cell)."""
+        demo = (self.profiles.get(self.profile.value) or {}).get("demo")
+        if not demo:
+            self.open_demo.value = False
+        self.open_demo.description = f"Open the demo notebook ({demo}) on start" if demo else ""
+        self.open_demo.layout.display = "" if demo else "none"
+
+    def show_snapshots(self, snapshots: list[dict]) -> None:
+        """Offer the caller's snapshots (the server lists no one else's), keeping the choice
+        while it still exists."""
+        self.snapshots = {s["image"]: s for s in snapshots}
+        options = [("the profile's image", "")] + [
+            (f"snapshot {s['tag']} of {s['workspace_name']} ({s['profile']}, {s['created'][:16].replace('T', ' ')})",
+             s["image"]) for s in snapshots
+        ]
+        if options != list(self.source.options):
+            chosen = self.source.value if self.source.value in self.snapshots else ""
+            self.source.options = options
+            self.source.value = chosen
+        self.follow_source()
+
+    def follow_source(self) -> None:
+        """A snapshot launches with the profile it was taken from: show it, and hold it."""
+        snapshot = self.snapshots.get(self.source.value)
+        if snapshot and snapshot["profile"] in self.profiles:
+            self.profile.value = snapshot["profile"]
+        self.profile.disabled = snapshot is not None
 
     def _launch(self) -> None:
         self.launch_button.disabled = True
@@ -191,6 +229,7 @@ class WorkspaceLauncher(widgets.VBox):
 
     def refresh(self) -> None:
         self.show_gpu_choices(self.client.get("gpus"))
+        self.show_snapshots(self.client.get("snapshots"))
         rows = []
         for workspace in self.client.get("workspaces"):
             stop = widgets.Button(description="Stop", disabled=workspace["status"] != "running")

@@ -46,7 +46,8 @@ class LaunchRequest:
     datasets: tuple[specs.DatasetMount, ...]
     limits: specs.Limits
     snapshot: str | None = None
-    open_demo: bool = False
+    #: The profile's demo notebook when the launch asked to open it, else "".
+    demo_notebook: str = ""
     environment: dict[str, str] = field(default_factory=dict)
 
 
@@ -92,6 +93,19 @@ def resource_limits(profile: Profile, policy: LaunchPolicy, *, cpus: object, mem
     return specs.Limits(cpus=cpus_value, memory=memory_bytes, shm_size=shm, pids=policy.pids_limit or None)
 
 
+def demo_of(profile: Profile, profiles: ProfileRegistry) -> str:
+    """The notebook "open the demo" opens for ``profile``, or a 400 naming the profiles with one
+    (a demo written for another framework fails at its first cell)."""
+    if profile.demo:
+        return profile.demo
+    with_demo = sorted(p.name for p in profiles.all().values() if p.demo)
+    raise InvalidRequest(
+        f"profile {profile.name!r} ({profile.framework}) has no demo notebook; launch without open_demo, "
+        f"or pick a profile with one: {', '.join(with_demo) or 'none here'}",
+        field="open_demo",
+    )
+
+
 def validate_launch(
     fields: Mapping[str, object],
     *,
@@ -122,7 +136,8 @@ def validate_launch(
     open_demo = fields.get("open_demo", False)
     if not isinstance(open_demo, bool):
         raise InvalidRequest("open_demo must be true or false", field="open_demo")
+    demo_notebook = demo_of(chosen, profiles) if open_demo else ""
     environment = launch_environment(deterministic=fields.get("deterministic", False), seed=fields.get("seed", 0),
                                      env=fields.get("env"), allowed=policy.allowed_env)
-    return LaunchRequest(workspace_id, owner, name, chosen, gpu_request, mounts, limits, snapshot, open_demo, environment)
+    return LaunchRequest(workspace_id, owner, name, chosen, gpu_request, mounts, limits, snapshot, demo_notebook, environment)
 

@@ -72,7 +72,8 @@ class Launches:
             id=request.workspace_id, name=request.name, owner=request.owner, profile=request.profile.name,
             status=Status.PENDING, message="queued", datasets=[d.name for d in request.datasets],
             created=now_iso(), base_url=self.manager.workspace_base_url(request.workspace_id),
-            open_demo=request.open_demo,
+            demo_notebook=request.demo_notebook,
+            image=request.snapshot or "",  # so a snapshot's delete waits for launches from it too
         )
         return self.pending.setdefault(request.workspace_id, workspace)
 
@@ -265,7 +266,7 @@ class Launches:
             base_url=manager.workspace_base_url(request.workspace_id),
             model_volume=model_volume_of(request.owner), work_volume=specs.work_volume_name(request.workspace_id),
             created=now_iso(), gpus=tuple(gpus), datasets=request.datasets, limits=request.limits,
-            open_demo=request.open_demo, environment=request.environment,
+            demo_notebook=request.demo_notebook, environment=request.environment,
             gpu_group_ids=tuple(render_group_ids()) if any(g.vendor == "amd" for g in gpus) else (),
             version=__version__, publish_port=publish_port, launch_deadline=time.time() + manager.launch_timeout,
         )

@@ -78,7 +78,8 @@ class Workspace:
     started: str | None = None
     base_url: str = ""
     container_id: str | None = None
-    open_demo: bool = False
+    #: The demo notebook the workspace opens on ("" for its lab).
+    demo_notebook: str = ""
     error: str | None = None
     log_tail: str | None = None
 
@@ -123,6 +124,15 @@ ABANDONED = (
 )
 
 
+#: What containers launched before profiles named their demo carry in the open-demo label.
+_LEGACY_DEMO_LABEL = {"1": "object-detection-train.ipynb"}
+
+
+def demo_notebook_label(value: str) -> str:
+    """The demo notebook an ``open-demo`` label names ("" for none)."""
+    return _LEGACY_DEMO_LABEL.get(value, value)
+
+
 def workspace_from_container(container: Container, *, now: float | None = None) -> Workspace:
     """Read a workspace back from its container: the engine is the source of truth."""
     labels = container.labels
@@ -158,7 +168,7 @@ def workspace_from_container(container: Container, *, now: float | None = None) 
         started=container.started_at if status is Status.RUNNING else None,
         base_url=labels.get(specs.label("base-url"), ""),
         container_id=container.id,
-        open_demo=bool(labels.get(specs.label("open-demo"))),
+        demo_notebook=demo_notebook_label(labels.get(specs.label("open-demo"), "")),
         error=error,
     )
 

@@ -13,11 +13,13 @@ import { IFormState, LaunchFormView } from './form-view';
 import {
   FormField,
   IFormValues,
+  applySnapshot,
   buildRequest,
   chooseProfile,
   defaultGpus,
   emptyValues,
   errorPlace,
+  fitDemoToProfile,
   fitGpusToProfile
 } from './rules';
 
@@ -42,10 +44,13 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
       profiles: null,
       inventory: null,
       datasets: null,
+      snapshots: null,
       loadError: null,
       busy: false
     };
-    this._touchedGpus = initial !== undefined;
+    // Values of an earlier launch (a retry) keep its GPUs; a partial start (from a snapshot)
+    // still gets the profile's default GPUs.
+    this._touchedGpus = initial?.gpuMode !== undefined;
     if (error !== undefined) {
       this.showError(error);
     }
@@ -95,9 +100,13 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
       delete errors[field];
     }
     let values = { ...this._state.values, ...change };
-    if (change.profile !== undefined) {
+    if (change.snapshot !== undefined) {
+      values = applySnapshot(values, this._state.snapshots ?? []);
+    }
+    if (values.profile !== this._state.values.profile) {
       values = this._defaultGpus(this._fitGpusToProfile(values));
     }
+    values = fitDemoToProfile(values, this._state.profiles);
     this._set({ values, errors });
   };
 
@@ -117,20 +126,24 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
   private async _load(): Promise<void> {
     const first = this._state.profiles === null;
     try {
-      const [profiles, inventory, datasets] = await Promise.all([
+      const [profiles, inventory, datasets, snapshots] = await Promise.all([
         this._api.listProfiles(),
         this._api.listGpus(),
         first || this._state.datasets === null
           ? this._api.listDatasets()
-          : Promise.resolve(this._state.datasets)
+          : Promise.resolve(this._state.datasets),
+        this._api.listSnapshots()
       ]);
-      let values = this._state.values;
+      // A snapshot (one asked for, or still chosen) holds its profile; one since deleted
+      // falls back to the profile's image.
+      let values = applySnapshot(this._state.values, snapshots);
       const profile = chooseProfile(values.profile, profiles);
       if (profile !== values.profile) {
         values = { ...values, profile };
       }
-      this._state = { ...this._state, profiles, inventory };
-      this._set({ datasets, values: this._defaultGpus(values), loadError: null });
+      this._state = { ...this._state, profiles, inventory, snapshots };
+      values = fitDemoToProfile(this._defaultGpus(values), profiles);
+      this._set({ datasets, values, loadError: null });
     } catch (error) {
       this._set({ loadError: `Could not load the launch options: ${errorMessage(error)}` });
       throw error; // the poll backs off

@@ -5,48 +5,19 @@
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IDataset, IGpu, IGpuInventory, IProfile } from '../contract';
+import { IGpu } from '../contract';
 import { formatMemory } from '../format';
-import { FormField, IChoice, IFormValues, countChoices, gpuChoice, gpuLimit } from './rules';
+import { Badge, FieldError, IFormViewProps } from './form-parts';
+import { IChoice, IFormValues, countChoices, demoOf, gpuChoice, gpuLimit } from './rules';
+import { SourceSection } from './source-section';
 
-/** Everything the view shows. */
-export interface IFormState {
-  values: IFormValues;
-  errors: Partial<Record<FormField | 'general', string>>;
-  profiles: IProfile[] | null;
-  inventory: IGpuInventory | null;
-  datasets: IDataset[] | null;
-  loadError: string | null;
-  busy: boolean;
-}
-
-export interface IFormViewProps {
-  state: IFormState;
-  /** Change some values (and clear the errors of the fields they concern). */
-  onChange: (change: Partial<IFormValues>, fields: FormField[]) => void;
-}
-
-function FieldError(props: { state: IFormState; field: FormField }): JSX.Element | null {
-  const message = props.state.errors[props.field];
-  return message ? (
-    <div className="wl-FieldError" data-testid={`wl-error-${props.field}`} role="alert">
-      {message}
-    </div>
-  ) : null;
-}
-
-function Badge(props: { kind: 'good' | 'info'; children: React.ReactNode; title?: string }) {
-  return (
-    <span className={`wl-Badge wl-mod-${props.kind}`} title={props.title}>
-      {props.children}
-    </span>
-  );
-}
+export { IFormState, IFormViewProps } from './form-parts';
 
 function ProfileSection(props: IFormViewProps): JSX.Element {
   const { state, onChange } = props;
   const profiles = state.profiles ?? [];
   const profile = profiles.find(p => p.name === state.values.profile);
+  const fromSnapshot = state.values.snapshot !== '';
   return (
     <fieldset className="wl-Section">
       <legend className="wl-Legend">Profile</legend>
@@ -56,7 +27,8 @@ function ProfileSection(props: IFormViewProps): JSX.Element {
         className="wl-Select"
         aria-label="Profile"
         value={state.values.profile}
-        disabled={state.busy || profiles.length === 0}
+        disabled={state.busy || profiles.length === 0 || fromSnapshot}
+        title={fromSnapshot ? 'A snapshot starts with the profile it was taken from' : ''}
         onChange={e => onChange({ profile: e.target.value }, ['profile', 'gpus'])}
       >
         {profiles.map(p => (
@@ -283,6 +255,7 @@ function TextField(
 
 function OptionsSection(props: IFormViewProps): JSX.Element {
   const { state, onChange } = props;
+  const demo = demoOf(state.values, state.profiles);
   return (
     <fieldset className="wl-Section">
       <legend className="wl-Legend">Options</legend>
@@ -294,16 +267,18 @@ function OptionsSection(props: IFormViewProps): JSX.Element {
         placeholder="generated"
         testid="wl-name"
       />
-      <label className="wl-Inline wl-Demo">
-        <input
-          type="checkbox"
-          data-testid="wl-open-demo"
-          checked={state.values.openDemo}
-          disabled={state.busy}
-          onChange={e => onChange({ openDemo: e.target.checked }, ['open_demo'])}
-        />
-        Open the object-detection demo notebook on start
-      </label>
+      {demo && (
+        <label className="wl-Inline wl-Demo">
+          <input
+            type="checkbox"
+            data-testid="wl-open-demo"
+            checked={state.values.openDemo}
+            disabled={state.busy}
+            onChange={e => onChange({ openDemo: e.target.checked }, ['open_demo'])}
+          />
+          Open the demo notebook (<code>{demo}</code>) on start
+        </label>
+      )}
       <FieldError state={state} field="open_demo" />
       <div className="wl-Resources">
         <TextField
@@ -352,6 +327,7 @@ export function LaunchFormView(props: IFormViewProps): JSX.Element {
         </div>
       ) : (
         <>
+          <SourceSection {...props} />
           <ProfileSection {...props} />
           <GpuSection {...props} />
           <DatasetSection {...props} />

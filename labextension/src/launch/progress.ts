@@ -232,7 +232,7 @@ export async function retryLaunch(
 export async function launchWithDialog(
   api: LauncherAPI,
   model: IWorkspacesModel,
-  initial?: ILaunched['values'],
+  initial?: Partial<ILaunched['values']>,
   error?: unknown
 ): Promise<void> {
   let launched: ILaunched | null;

@@ -4,14 +4,30 @@
  * in, the field an error is shown next to, and the request the form sends. No DOM and no
  * requests here (unit-tested in test/rules.spec.ts).
  */
-import { GpuChoiceKey, IGpu, IGpuInventory, ILaunchRequest, IProfile } from '../contract';
+import {
+  GpuChoiceKey,
+  IGpu,
+  IGpuInventory,
+  ILaunchRequest,
+  IProfile,
+  ISnapshot
+} from '../contract';
 
 /** The form fields a 400 answer's `field` may name (each is shown next to its input). */
 export type FormField =
-  'profile' | 'gpus' | 'datasets' | 'name' | 'cpus' | 'memory' | 'shm_size' | 'open_demo';
+  | 'snapshot'
+  | 'profile'
+  | 'gpus'
+  | 'datasets'
+  | 'name'
+  | 'cpus'
+  | 'memory'
+  | 'shm_size'
+  | 'open_demo';
 
 /** The fields of `FormField`, for checking a server's answer. */
 export const FORM_FIELDS: ReadonlySet<string> = new Set<FormField & keyof ILaunchRequest>([
+  'snapshot',
   'profile',
   'gpus',
   'datasets',
@@ -29,6 +45,8 @@ export function errorPlace(field: string | null): FormField | 'general' {
 
 /** What the user filled in. */
 export interface IFormValues {
+  /** The image of one of the user's snapshots to start from; '' for the profile's image. */
+  snapshot: string;
   profile: string;
   /** 'count': `gpuCount` GPUs, whichever are free; 'pick': the GPUs in `gpuIds`. */
   gpuMode: 'count' | 'pick';
@@ -44,6 +62,7 @@ export interface IFormValues {
 
 export function emptyValues(): IFormValues {
   return {
+    snapshot: '',
     profile: '',
     gpuMode: 'count',
     gpuCount: 0,
@@ -128,6 +147,9 @@ export function buildRequest(values: IFormValues): ILaunchRequest {
     gpus: values.gpuMode === 'pick' ? [...values.gpuIds] : values.gpuCount,
     datasets: [...values.datasets]
   };
+  if (values.snapshot) {
+    request.snapshot = values.snapshot;
+  }
   if (values.openDemo) {
     request.open_demo = true;
   }
@@ -189,4 +211,29 @@ export function fitGpusToProfile(
     (inventory?.gpus ?? []).filter(g => vendor === null || g.vendor === vendor).map(g => g.uuid)
   );
   return { ...values, gpuIds: values.gpuIds.filter(u => usable.has(u)) };
+}
+
+/**
+ * Start from a snapshot (or, with '', from the profile's image): a snapshot launches with the
+ * profile it was taken from. A snapshot no longer listed falls back to the profile's image.
+ */
+export function applySnapshot(values: IFormValues, snapshots: readonly ISnapshot[]): IFormValues {
+  const snapshot = snapshots.find(s => s.image === values.snapshot);
+  if (!snapshot) {
+    return values.snapshot ? { ...values, snapshot: '' } : values;
+  }
+  return { ...values, profile: snapshot.profile };
+}
+
+/** The chosen profile's demo notebook, or null when it has none (the demo is not offered). */
+export function demoOf(values: IFormValues, profiles: readonly IProfile[] | null): string | null {
+  return profiles?.find(p => p.name === values.profile)?.demo ?? null;
+}
+
+/** Untick "open the demo" for a profile without one (the server would refuse it). */
+export function fitDemoToProfile(
+  values: IFormValues,
+  profiles: readonly IProfile[] | null
+): IFormValues {
+  return values.openDemo && !demoOf(values, profiles) ? { ...values, openDemo: false } : values;
 }

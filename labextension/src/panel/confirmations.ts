@@ -1,10 +1,11 @@
 /**
- * The panel's confirmations: delete (volumes kept unless asked) and the snapshot tag.
+ * The panel's confirmations: delete a workspace (volumes kept unless asked), the snapshot tag,
+ * and delete a snapshot.
  */
 import { Dialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { IWorkspace } from '../contract';
+import { ISnapshot, IWorkspace } from '../contract';
 import { element, tagButtons } from '../dom';
 
 /** The delete confirmation's body; its value is whether to purge the volumes. */
@@ -95,4 +96,26 @@ export async function askSnapshotTag(workspace: IWorkspace): Promise<string | nu
   tagButtons(dialog, ['wl-snapshot-cancel', 'wl-snapshot-confirm']);
   const result = await dialog.launch();
   return result.button.accept ? (result.value ?? '') : null;
+}
+
+/** Ask before deleting a snapshot; resolves to whether to go ahead. */
+export async function confirmSnapshotDelete(snapshot: ISnapshot): Promise<boolean> {
+  const body = element('div', { className: 'wl-DeleteBody' });
+  body.appendChild(
+    element('p', {
+      testid: 'wl-snapshot-delete-text',
+      text:
+        `Delete the snapshot ${snapshot.tag} of ${snapshot.workspace_name} (${snapshot.image})? ` +
+        'Its image goes, and no workspace can start from it again (cannot be undone). ' +
+        'Workspaces and their volumes are not touched.'
+    })
+  );
+  const dialog = new Dialog({
+    title: 'Delete snapshot',
+    body: new Widget({ node: body }),
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })],
+    defaultButton: 0
+  });
+  tagButtons(dialog, ['wl-snapshot-delete-cancel', 'wl-snapshot-delete-confirm']);
+  return (await dialog.launch()).button.accept;
 }

@@ -1,5 +1,6 @@
 /**
- * The "GPU Workspaces" sidebar panel: the user's workspaces, live, with their actions.
+ * The "GPU Workspaces" sidebar panel: the user's workspaces, live, with their actions, and
+ * their snapshots.
  */
 import { Notification, ReactWidget } from '@jupyterlab/apputils';
 import {
@@ -18,13 +19,15 @@ import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { LauncherAPI, errorMessage } from '../api';
-import { IN_FLIGHT, IWorkspace } from '../contract';
+import { IN_FLIGHT, ISnapshot, IWorkspace } from '../contract';
 import { clampPercent, shortUuid, since } from '../format';
 import { gpuIcon } from '../icons';
 import { openWorkspace } from '../open-workspace';
+import { IFormValues } from '../launch/rules';
 import { IWorkspacesModel, PANEL_ID } from '../tokens';
-import { askSnapshotTag, confirmDelete } from './confirmations';
+import { askSnapshotTag, confirmDelete, confirmSnapshotDelete } from './confirmations';
 import { showLogs } from './log-dialog';
+import { SnapshotsSection } from './snapshots-section';
 
 type Action = 'open' | 'stop' | 'start' | 'snapshot' | 'logs' | 'delete';
 
@@ -63,7 +66,8 @@ export class WorkspacesPanel extends ReactWidget {
   constructor(
     private readonly _api: LauncherAPI,
     private readonly _model: IWorkspacesModel,
-    private readonly _onNew: () => void
+    /** Open the launch dialog, prefilled with `initial` when given. */
+    private readonly _onNew: (initial?: Partial<IFormValues>) => void
   ) {
     super();
     this.id = PANEL_ID;
@@ -87,6 +91,7 @@ export class WorkspacesPanel extends ReactWidget {
     super.onAfterAttach(msg);
     if (this.isVisible) {
       this._watch ??= this._model.watch();
+      void this._loadSnapshots();
     }
   }
 
@@ -99,6 +104,7 @@ export class WorkspacesPanel extends ReactWidget {
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this._watch ??= this._model.watch();
+    void this._loadSnapshots();
   }
 
   protected onAfterHide(msg: Message): void {
@@ -118,7 +124,7 @@ export class WorkspacesPanel extends ReactWidget {
             title="New GPU workspace…"
             aria-label="New GPU workspace"
             data-testid="wl-panel-new"
-            onClick={this._onNew}
+            onClick={() => this._onNew()}
           >
             <addIcon.react tag="span" />
           </button>
@@ -127,7 +133,10 @@ export class WorkspacesPanel extends ReactWidget {
             title="Refresh"
             aria-label="Refresh"
             data-testid="wl-panel-refresh"
-            onClick={() => void this._model.refresh()}
+            onClick={() => {
+              void this._model.refresh();
+              void this._loadSnapshots();
+            }}
           >
             <refreshIcon.react tag="span" />
           </button>
@@ -140,7 +149,10 @@ export class WorkspacesPanel extends ReactWidget {
         {this._model.loaded && workspaces.length === 0 && (
           <div className="wl-Empty" data-testid="wl-panel-empty">
             <p>No workspaces yet.</p>
-            <button className="jp-Button jp-mod-styled jp-mod-accept" onClick={this._onNew}>
+            <button
+              className="jp-Button jp-mod-styled jp-mod-accept"
+              onClick={() => this._onNew()}
+            >
               New GPU workspace
             </button>
           </div>
@@ -148,6 +160,13 @@ export class WorkspacesPanel extends ReactWidget {
         <ul className="wl-WorkspaceList" data-testid="wl-workspace-list">
           {workspaces.map(w => this._renderWorkspace(w))}
         </ul>
+        <SnapshotsSection
+          snapshots={this._snapshots}
+          error={this._snapshotsError}
+          busy={this._busySnapshots}
+          onLaunch={s => this._onNew({ snapshot: s.image, profile: s.profile })}
+          onDelete={s => void this._deleteSnapshot(s)}
+        />
       </div>
     );
   }
@@ -254,6 +273,7 @@ export class WorkspacesPanel extends ReactWidget {
         if (tag !== null) {
           const image = await this._api.snapshot(w.id, tag || undefined);
           Notification.success(`Snapshot of ${w.name} saved as ${image}`, { autoClose: 8000 });
+          void this._loadSnapshots();
         }
         break;
       }
@@ -276,6 +296,40 @@ export class WorkspacesPanel extends ReactWidget {
     this.update();
   }
 
+  /** List the user's snapshots again (on show, on refresh, after a snapshot or a delete). */
+  private async _loadSnapshots(): Promise<void> {
+    try {
+      this._snapshots = await this._api.listSnapshots();
+      this._snapshotsError = null;
+    } catch (error) {
+      this._snapshotsError = `Could not list your snapshots: ${errorMessage(error)}`;
+    }
+    this.update();
+  }
+
+  private async _deleteSnapshot(snapshot: ISnapshot): Promise<void> {
+    if (!(await confirmSnapshotDelete(snapshot))) {
+      return;
+    }
+    this._busySnapshots.add(snapshot.tag);
+    this.update();
+    try {
+      await this._api.removeSnapshot(snapshot.tag);
+      Notification.success(`Deleted snapshot ${snapshot.tag}.`, { autoClose: 5000 });
+    } catch (error) {
+      // e.g. 409: a workspace still runs from it; the message says which.
+      Notification.error(`Could not delete snapshot ${snapshot.tag}: ${errorMessage(error)}`, {
+        autoClose: false
+      });
+    } finally {
+      this._busySnapshots.delete(snapshot.tag);
+      await this._loadSnapshots();
+    }
+  }
+
   private _busy = new Set<string>();
+  private _snapshots: ISnapshot[] | null = null;
+  private _snapshotsError: string | null = null;
+  private _busySnapshots = new Set<string>();
   private _watch: IDisposable | null = null;
 }

@@ -54,3 +54,22 @@ def test_bad_profile_declarations_are_refused_at_start_up(tmp_path):
         ProfileRegistry(extra_profiles={"empty": {"context_dir": str(tmp_path)}})
     with pytest.raises(InvalidRequest, match="profile is required"):
         ProfileRegistry().get(None)
+
+
+def test_only_the_frameworks_with_a_demo_name_one():
+    """"Open the demo" is offered per profile: the PyTorch demo notebooks fail at their first
+    cell under NumPy or TensorFlow, so those profiles name none."""
+    profiles = ProfileRegistry().all()
+    assert {name: p.demo for name, p in profiles.items()} == {
+        "minimal": None, "tensorflow": None,
+        "pytorch": "object-detection-train.ipynb", "pytorch-cu126": "object-detection-train.ipynb",
+    }
+    assert profiles["pytorch"].to_dict()["demo"] == "object-detection-train.ipynb"
+    assert profiles["minimal"].to_dict()["demo"] is None
+
+
+@pytest.mark.parametrize("demo", ["/etc/passwd.ipynb", "../up.ipynb", "a//b.ipynb", "notes.txt", "", 5])
+def test_a_demo_that_is_not_a_relative_notebook_is_refused(tmp_path, demo):
+    path = _profile_dir(tmp_path, "bad", {"framework": "jax", "demo": demo})
+    with pytest.raises(ConfigError, match="must be a relative path to a .ipynb file"):
+        ProfileRegistry(config=Config({"ProfileRegistry": {"extra_profiles": {"bad": str(path)}}}))

@@ -82,3 +82,23 @@ def test_an_unknown_field_is_refused_by_name(manager):
     with pytest.raises(InvalidRequest) as refused:
         manager.validate_launch(owner="alice", profile="minimal", gpu=1)
     assert refused.value.field == "gpu" and "allowed" in refused.value.message
+
+
+def test_open_demo_opens_the_profiles_own_demo(manager):
+    manager.profiles.extra_profiles = {
+        "torchy": {"context_dir": manager.profiles.get("minimal").context_dir, "framework": "pytorch",
+                   "demo": "detect/train.ipynb"},
+    }
+    request = manager.validate_launch(owner="alice", profile="torchy", open_demo=True)
+    assert request.demo_notebook == "detect/train.ipynb"
+    assert manager.validate_launch(owner="alice", profile="torchy").demo_notebook == ""
+
+
+def test_open_demo_for_a_profile_without_a_demo_is_refused_naming_those_with_one(manager):
+    with pytest.raises(InvalidRequest) as raised:
+        manager.validate_launch(owner="alice", profile="minimal", open_demo=True)
+    assert raised.value.field == "open_demo"
+    message = str(raised.value)
+    assert "'minimal' (numpy) has no demo notebook" in message
+    assert "pytorch, pytorch-cu126" in message and "tensorflow" not in message
+    assert manager.validate_launch(owner="alice", profile="minimal", open_demo=False).demo_notebook == ""

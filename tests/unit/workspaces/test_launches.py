@@ -12,7 +12,7 @@ from tests.unit.workspaces.fakes import manager  # noqa: F401 (a fixture)
 from workspace_launcher.engine import spec as specs
 from workspace_launcher.engine.objects import Network
 from workspace_launcher.engine.protocol import WorkspaceEngine
-from workspace_launcher.errors import LaunchFailed
+from workspace_launcher.errors import Conflict, LaunchFailed
 from workspace_launcher.workspaces.model import Status
 from workspace_launcher.workspaces.volumes import model_volume_of
 
@@ -167,3 +167,14 @@ def test_each_launch_gets_a_fresh_token_and_the_owners_model_volume(manager):
     assert first.model_volume == model_volume_of("alice")
     assert first.work_volume == specs.work_volume_name(request.workspace_id)
     assert first.base_url == manager.workspace_base_url(request.workspace_id)
+
+
+def test_a_pending_launch_from_a_snapshot_holds_the_snapshot(manager, engine):
+    """Before its container exists, a launch from a snapshot already counts as using it: the
+    snapshot's delete is refused instead of pulling the image from under the launch."""
+    request = manager.validate_launch(owner="alice", profile="minimal", snapshot=SNAPSHOT, name="early")
+    manager.launches.register(request)
+    (listed,) = asyncio.run(manager.list(owner="alice"))
+    assert listed.image == SNAPSHOT
+    with pytest.raises(Conflict, match="the image of your workspace early"):
+        asyncio.run(manager.delete_snapshot(owner="alice", tag="v1"))
