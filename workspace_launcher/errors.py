@@ -28,6 +28,14 @@ class InvalidRequest(LauncherError):
     status_code = 400
 
 
+class InvalidFields(InvalidRequest):
+    """Several fields of one request are wrong: each error, so a form shows them all at once."""
+
+    def __init__(self, errors: list[InvalidRequest]) -> None:
+        super().__init__("; ".join(e.message for e in errors), field=errors[0].field)
+        self.errors = errors
+
+
 class NotFound(LauncherError):
     """No such workspace, profile, dataset or image (for this owner)."""
 

@@ -11,6 +11,7 @@ import {
   API_ROOT,
   OPEN_ROOT,
   IDataset,
+  IFieldError,
   IGpuInventory,
   ILaunchRequest,
   ILogs,
@@ -21,13 +22,17 @@ import {
   IWorkspace
 } from './contract';
 
-/** An error answer of the API: its status, message and the field it is about. */
+/**
+ * An error answer of the API: its status, message and the field it is about; `errors` has
+ * each wrong field when the server named several.
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly field: string | null = null,
-    readonly logTail: string | null = null
+    readonly logTail: string | null = null,
+    readonly errors: readonly IFieldError[] = []
   ) {
     super(message);
     this.name = 'ApiError';
@@ -64,7 +69,14 @@ export async function requestAPI<T>(
     const message =
       (data && typeof data.message === 'string' && data.message) ||
       `${response.status} ${response.statusText}`;
-    throw new ApiError(response.status, message, data?.field ?? null, data?.log_tail ?? null);
+    const errors = Array.isArray(data?.errors) ? (data.errors as IFieldError[]) : [];
+    throw new ApiError(
+      response.status,
+      message,
+      data?.field ?? null,
+      data?.log_tail ?? null,
+      errors
+    );
   }
   return data as T;
 }

@@ -35,6 +35,14 @@ export interface IErrorBody {
   /** The request field the message is about (validation errors). */
   field?: string | null;
   log_tail?: string | null;
+  /** Every wrong field of a launch request, when more than one is wrong. */
+  errors?: IFieldError[];
+}
+
+/** `Error.errors` items: one wrong field and what to do about it. */
+export interface IFieldError {
+  field: string | null;
+  message: string;
 }
 
 /** `Profile`: `GET profiles` items. */

@@ -11,6 +11,7 @@ import {
   errorPlace,
   fitDemoToProfile,
   fitGpusToProfile,
+  formErrors,
   gpuChoice,
   gpuLimit
 } from '../src/launch/rules';
@@ -264,5 +265,33 @@ describe('the demo', () => {
   it("is an error shown next to its field, as is a snapshot's", () => {
     expect(errorPlace('open_demo')).toBe('open_demo');
     expect(errorPlace('snapshot')).toBe('snapshot');
+  });
+});
+
+describe('formErrors', () => {
+  it('puts each wrong field the server named next to its field', () => {
+    const errors = [
+      { field: 'memory', message: "'lots' is not a size" },
+      { field: 'name', message: 'use lowercase letters' },
+      { field: 'deterministic', message: 'must be true or false' }
+    ];
+    expect(formErrors('memory', 'joined', errors)).toEqual({
+      memory: "'lots' is not a size",
+      name: 'use lowercase letters',
+      general: 'must be true or false'
+    });
+  });
+
+  it('shows a single error where its field is, or at the top', () => {
+    expect(formErrors('gpus', 'at most 1 GPU')).toEqual({ gpus: 'at most 1 GPU' });
+    expect(formErrors(null, 'the engine is down')).toEqual({ general: 'the engine is down' });
+  });
+
+  it('keeps two messages that land in the same place', () => {
+    const errors = [
+      { field: null, message: 'first' },
+      { field: 'seed', message: 'second' }
+    ];
+    expect(formErrors(null, 'first; second', errors)).toEqual({ general: 'first; second' });
   });
 });

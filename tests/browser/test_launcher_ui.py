@@ -329,6 +329,15 @@ def test_dialog_shows_server_validation_errors_inline(lab, lab_server):
     launch_refused_inline(page, "name", "Bad Name")
     expect(by_id(page, "wl-error")).to_have_count(0)
 
+    # Three wrong fields at once: each error shows next to its own field, from one answer.
+    by_id(page, "wl-memory").fill("lots")
+    by_id(page, "wl-cpus").fill("many")
+    by_id(page, "wl-launch").click()
+    for field, words in (("name", "Bad Name"), ("memory", "lots"), ("cpus", "many")):
+        expect(by_id(page, f"wl-error-{field}")).to_contain_text(words)
+    expect(by_id(page, "wl-error-memory")).not_to_contain_text("Bad Name")  # its own message only
+    screenshot(page.locator(".jp-Dialog-content"), "launch-dialog-errors.png")
+
     by_id(page, "wl-cancel").click()
     expect(by_id(page, "wl-launch-form")).to_be_hidden()
     assert {w["id"] for w in lab_server.api("GET", "workspaces").json()} == before  # nothing launched

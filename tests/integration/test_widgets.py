@@ -63,6 +63,13 @@ async def test_the_widget_shows_a_validation_error(jp_serverapp, http_server_cli
     await until(lambda: "lowercase" in launcher.status.value)
     assert launcher.status.value.startswith("<span") and "name: " in launcher.status.value
     assert launcher.link.value == ""
+    # Two wrong fields: both are named at once, one per line.
+    launcher.gpu_count.max = 99
+    launcher.gpu_count.value = 9
+    launcher.launch_button.click()
+    await until(lambda: "<br>" in launcher.status.value)
+    first, second = launcher.status.value.split("<br>")
+    assert "gpus: " in first and "name: " in second and "lowercase" in second
 
 
 async def test_the_widget_offers_the_servers_gpu_choices(jp_serverapp, http_server_client, jp_http_port, jp_base_url):

@@ -46,6 +46,7 @@ UNUSED_SCHEMAS: frozenset[str] = frozenset()
 INLINE_INTERFACES = {
     ("components", "schemas", "Gpu", "properties", "held_by", "items"): "IGpuHolder",
     ("components", "schemas", "GpuInventory", "properties", "policy"): "IGpuPolicy",
+    ("components", "schemas", "Error", "properties", "errors", "items"): "IFieldError",
     (
         "paths", "/workspaces/{workspace_id}/snapshot", "post", "requestBody", "content",
         "application/json", "schema",

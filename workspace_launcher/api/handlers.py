@@ -20,7 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from workspace_launcher.api.views import gpus_view, profiles_view, workspace_view
-from workspace_launcher.errors import InvalidRequest, LauncherError
+from workspace_launcher.errors import InvalidFields, InvalidRequest, LauncherError
 from workspace_launcher.workspaces.launch_request import LAUNCH_FIELDS
 from workspace_launcher.workspaces.manager import WorkspaceManager
 from workspace_launcher.workspaces.model import Workspace
@@ -47,6 +47,8 @@ def answers_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Await
             body = {"message": e.message, "reason": None}
             if e.field:
                 body["field"] = e.field
+            if isinstance(e, InvalidFields):
+                body["errors"] = [{"field": each.field, "message": each.message} for each in e.errors]
             if e.log_tail:
                 body["log_tail"] = e.log_tail
             self.finish(json.dumps(body))

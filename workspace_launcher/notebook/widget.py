@@ -165,8 +165,7 @@ class WorkspaceLauncher(widgets.VBox):
         try:
             status, body = self.client.request("POST", "workspaces", json=self.request_body())
             if status != 202:
-                field = body.get("field") if body else None
-                self.status.value = _error(f"{field}: " if field else "", (body or {}).get("message", f"HTTP {status}"))
+                self.status.value = _field_errors(body or {"message": f"HTTP {status}"})
                 return
             self.progress.layout.visibility = "visible"
             self.follow(body["id"])
@@ -248,6 +247,12 @@ class WorkspaceLauncher(widgets.VBox):
         if status >= 400:
             self.status.value = _error("", (body or {}).get("message", f"HTTP {status}"))
         self.refresh()
+
+
+def _field_errors(body: dict) -> str:
+    """Each wrong field the server named (several at once when there are), one per line."""
+    errors = body.get("errors") or [{"field": body.get("field"), "message": body.get("message", "")}]
+    return "<br>".join(_error(f"{e['field']}: " if e.get("field") else "", e["message"]) for e in errors)
 
 
 def _error(prefix: str, message: str) -> str:

@@ -13,7 +13,6 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from workspace_launcher import __version__
@@ -34,10 +33,6 @@ if TYPE_CHECKING:
 
 DEMO_TARGET = "/home/jovyan/work"
 CANCELLED = "the launch was cancelled: the workspace was stopped or deleted, or its server shut down"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -71,7 +66,7 @@ class Launches:
         workspace = Workspace(
             id=request.workspace_id, name=request.name, owner=request.owner, profile=request.profile.name,
             status=Status.PENDING, message="queued", datasets=[d.name for d in request.datasets],
-            created=now_iso(), base_url=self.manager.workspace_base_url(request.workspace_id),
+            created=request.created, base_url=self.manager.workspace_base_url(request.workspace_id),
             demo_notebook=request.demo_notebook,
             image=request.snapshot or "",  # so a snapshot's delete waits for launches from it too
         )
@@ -265,7 +260,7 @@ class Launches:
             profile=request.profile.name, image=image, token=secrets.token_urlsafe(32),
             base_url=manager.workspace_base_url(request.workspace_id),
             model_volume=model_volume_of(request.owner), work_volume=specs.work_volume_name(request.workspace_id),
-            created=now_iso(), gpus=tuple(gpus), datasets=request.datasets, limits=request.limits,
+            created=request.created, gpus=tuple(gpus), datasets=request.datasets, limits=request.limits,
             demo_notebook=request.demo_notebook, environment=request.environment,
             gpu_group_ids=tuple(render_group_ids()) if any(g.vendor == "amd" for g in gpus) else (),
             version=__version__, publish_port=publish_port, launch_deadline=time.time() + manager.launch_timeout,

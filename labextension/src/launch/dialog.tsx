@@ -18,8 +18,8 @@ import {
   chooseProfile,
   defaultGpus,
   emptyValues,
-  errorPlace,
   fitDemoToProfile,
+  formErrors,
   fitGpusToProfile
 } from './rules';
 
@@ -77,10 +77,13 @@ export class LaunchFormBody extends ReactWidget implements Dialog.IBodyWidget<IL
     this._set({ busy });
   }
 
-  /** Show an API error next to the field it names, or at the top. */
+  /** Show an API error next to each field it names, or at the top. */
   showError(error: unknown): void {
-    const field = error instanceof ApiError ? error.field : null;
-    this._set({ errors: { [errorPlace(field)]: errorMessage(error) } });
+    const errors =
+      error instanceof ApiError
+        ? formErrors(error.field, error.message, error.errors)
+        : { general: errorMessage(error) };
+    this._set({ errors });
   }
 
   protected render(): JSX.Element {

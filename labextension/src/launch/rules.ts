@@ -38,6 +38,23 @@ export const FORM_FIELDS: ReadonlySet<string> = new Set<FormField & keyof ILaunc
   'open_demo'
 ]);
 
+/**
+ * The form's errors for an API error: each wrong field's message next to it (several when the
+ * server named several), anything else at the top.
+ */
+export function formErrors(
+  field: string | null,
+  message: string,
+  errors: readonly { field: string | null; message: string }[] = []
+): Partial<Record<FormField | 'general', string>> {
+  const shown: Partial<Record<FormField | 'general', string>> = {};
+  for (const each of errors.length ? errors : [{ field, message }]) {
+    const place = errorPlace(each.field);
+    shown[place] = shown[place] ? `${shown[place]}; ${each.message}` : each.message;
+  }
+  return shown;
+}
+
 /** Where the form shows an error whose answer names `field`: next to it, or at the top. */
 export function errorPlace(field: string | null): FormField | 'general' {
   return field && FORM_FIELDS.has(field) ? (field as FormField) : 'general';

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.unit.workspaces.fakes import manager  # noqa: F401 (a fixture)
-from workspace_launcher.errors import InvalidRequest
+from workspace_launcher.engine import spec as specs
+from workspace_launcher.errors import InvalidFields, InvalidRequest
 
 
 def test_a_good_request_is_fully_resolved(manager):
@@ -102,3 +105,46 @@ def test_open_demo_for_a_profile_without_a_demo_is_refused_naming_those_with_one
     assert "'minimal' (numpy) has no demo notebook" in message
     assert "pytorch, pytorch-cu126" in message and "tensorflow" not in message
     assert manager.validate_launch(owner="alice", profile="minimal", open_demo=False).demo_notebook == ""
+
+
+def test_every_wrong_field_is_named_at_once(manager):
+    """A form can show each error next to its field: one answer names them all, in field order."""
+    with pytest.raises(InvalidFields) as info:
+        manager.validate_launch(owner="alice", profile="minimal", gpus=9, datasets=["imagenet"], name="Bad Name",
+                                memory="lots", open_demo=True)
+    errors = info.value.errors
+    assert [e.field for e in errors] == ["gpus", "datasets", "name", "memory", "open_demo"]
+    assert "imagenet" in errors[1].message and "lowercase" in errors[2].message
+    assert info.value.field == "gpus" and info.value.message == "; ".join(e.message for e in errors)
+
+
+def test_a_wrong_profile_skips_the_checks_that_need_it(manager):
+    with pytest.raises(InvalidFields) as info:
+        manager.validate_launch(owner="alice", profile="nope", gpus=9, name="Bad Name", memory="lots")
+    # gpus=9 is over the host only for a profile's vendor, memory only against its limits: not judged.
+    assert [e.field for e in info.value.errors] == ["profile", "name"]
+
+
+def test_a_single_wrong_field_is_a_plain_invalid_request(manager):
+    with pytest.raises(InvalidRequest) as info:
+        manager.validate_launch(owner="alice", profile="minimal", name="Bad Name")
+    assert not isinstance(info.value, InvalidFields) and info.value.field == "name"
+
+
+def test_the_creation_time_is_the_requests_before_and_after_the_build(manager):
+    asked = manager.validate_launch(owner="alice", profile="minimal")
+    assert asked.created.endswith("+00:00")
+    # As if the build took an hour: the container made after it keeps the time of the request.
+    request = dataclasses.replace(asked, created="2026-12-03T06:00:00+00:00")
+    pending = manager.launches.register(request)
+    spec = manager.launches.spec(request, "img", [], publish_port=False)
+    assert pending.created == spec.created == specs.workspace_labels(spec)[specs.label("created")] == request.created
+
+
+def test_each_resource_limit_is_judged_on_its_own(manager):
+    with pytest.raises(InvalidFields) as info:
+        manager.validate_launch(owner="alice", profile="minimal", cpus="many", memory="lots", shm_size="99999t")
+    assert [e.field for e in info.value.errors] == ["cpus", "memory"]  # shm waits for a valid memory
+    with pytest.raises(InvalidFields) as info:
+        manager.validate_launch(owner="alice", profile="minimal", cpus="many", shm_size="99999t")
+    assert [e.field for e in info.value.errors] == ["cpus", "shm_size"]
