@@ -208,9 +208,28 @@ def test_launch_use_stop_delete(lab, lab_server, browser, docker_client):
     dismiss_news(workspace_page, timeout=0)
     screenshot(workspace_page, "workspace-lab.png")
 
-    # Back in the host lab: stop from the panel.
+    # Back in the host lab: stop from the panel. It asks first (its kernels end); Cancel keeps it.
     page.bring_to_front()
     by_id(page, f"wl-ws-stop-{workspace_id}").click()
+    expect(by_id(page, "wl-stop-text")).to_contain_text("running kernels end")
+    expect(by_id(page, "wl-stop-text")).to_contain_text("/home/jovyan/work and /models stay")
+    by_id(page, "wl-stop-cancel").click()
+    expect(by_id(page, "wl-stop-text")).to_have_count(0)
+    expect(row).to_have_attribute("data-status", "running")
+    by_id(page, f"wl-ws-stop-{workspace_id}").click()
+    by_id(page, "wl-stop-confirm").click()
+    expect(row).to_have_attribute("data-status", "stopped", timeout=60_000)
+    expect(page.locator(".Toastify__toast").filter(has_text=f"Stopped {name}; its GPUs are free.")).to_be_visible()
+
+    # Start ends in a notification with an Open button; stop again (confirmed) for the delete.
+    by_id(page, f"wl-ws-start-{workspace_id}").click()
+    started = page.locator(".Toastify__toast").filter(has_text=f"Started {name}: it is running again.")
+    expect(started).to_be_visible(timeout=LAUNCH_TIMEOUT)
+    expect(started.get_by_role("button", name="Open")).to_be_visible()
+    expect(row).to_have_attribute("data-status", "running")
+    hide_toasts(page)
+    by_id(page, f"wl-ws-stop-{workspace_id}").click()
+    by_id(page, "wl-stop-confirm").click()
     expect(row).to_have_attribute("data-status", "stopped", timeout=60_000)
     expect(by_id(page, f"wl-ws-status-{workspace_id}")).to_have_text("stopped")
     expect(by_id(page, f"wl-ws-start-{workspace_id}")).to_be_enabled()

@@ -6,6 +6,7 @@ import asyncio
 
 import docker
 import docker.errors
+import ipywidgets as widgets
 import pytest
 
 from workspace_launcher.notebook.widget import LauncherClient, WorkspaceLauncher
@@ -30,29 +31,82 @@ async def until(predicate, timeout: float = 90) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_the_widget_launches_follows_and_deletes(jp_serverapp, http_server_client, jp_http_port, jp_base_url, minimal_image):
+def rows(launcher) -> dict:
+    """The widget's list: workspace id -> (its line, its Stop, Start and Delete buttons)."""
+    return {row.workspace_id: (row.children[0].value, *row.children[1:]) for row in launcher.workspaces.rows.children}
+
+
+def confirm(launcher, label: str) -> str:
+    """Press the pending confirmation's ``label`` button; return the question's text."""
+    *question, buttons = launcher.workspaces.confirmation.children
+    (button,) = [b for b in buttons.children if b.description == label]
+    text = " ".join(getattr(w, "value", "") if isinstance(w, widgets.HTML) else w.description for w in question)
+    button.click()
+    return text
+
+
+async def test_the_widget_launches_follows_asks_and_deletes(jp_serverapp, http_server_client, jp_http_port, jp_base_url,
+                                                           minimal_image):
     client = LauncherClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
-    launcher = await asyncio.to_thread(WorkspaceLauncher, client=client, poll_interval=0.2)
-    assert "minimal" in [value for _, value in launcher.profile.options]
-    launcher.profile.value = "minimal"
-    launcher.datasets["demo"].value = True
-    launcher.name.value = "from-widget"
-    assert launcher.request_body() == {"profile": "minimal", "gpus": 0, "datasets": ["demo"], "open_demo": False, "name": "from-widget"}
+    launcher = await asyncio.to_thread(WorkspaceLauncher, client=client, poll_interval=0.2, refresh_interval=0.3)
+    try:
+        assert "minimal" in [value for _, value in launcher.profile.options]
+        launcher.profile.value = "minimal"
+        launcher.datasets["demo"].value = True
+        launcher.name.value = "from-widget"
+        assert launcher.request_body() == {"profile": "minimal", "gpus": 0, "datasets": ["demo"], "open_demo": False,
+                                           "name": "from-widget"}
 
-    launcher.launch_button.click()
-    await until(lambda: "href" in launcher.link.value)
-    assert f"{jp_base_url}workspace-launcher/open/" in launcher.link.value
-    assert launcher.progress.value == 100
-    await until(lambda: any("from-widget" in row.children[0].value for row in launcher.table.children))
+        launcher.launch_button.click()
+        await until(lambda: "href" in launcher.link.value)
+        assert f"{jp_base_url}workspace-launcher/open/" in launcher.link.value
+        assert launcher.progress.value == 100
+        listed = await asyncio.to_thread(client.get, "workspaces")
+        (workspace_id,) = [w["id"] for w in listed if w["name"] == "from-widget"]
+        await until(lambda: "running" in rows(launcher).get(workspace_id, ("",))[0])
 
-    row = next(r for r in launcher.table.children if "from-widget" in r.children[0].value)
-    listed = await asyncio.to_thread(client.get, "workspaces")
-    (workspace_id,) = [w["id"] for w in listed if w["name"] == "from-widget"]
-    row.children[2].click()  # delete
-    await until(lambda: not launcher.table.children)
-    # The widget's delete keeps the work volume (it never purges): the user's files stay.
-    volume = docker.from_env().volumes.get(f"workspace-launcher-work-{workspace_id}")
-    volume.remove()
+        # Stop asks first, saying what ends and what stays; Cancel leaves it running.
+        rows(launcher)[workspace_id][1].click()
+        assert "running kernels end" in confirm(launcher, "Cancel")
+        assert (await asyncio.to_thread(client.get, f"workspaces/{workspace_id}"))["status"] == "running"
+        rows(launcher)[workspace_id][1].click()
+        confirm(launcher, "Stop")
+        await until(lambda: launcher.status.value == "Stopped from-widget; its GPUs are free.")
+        await until(lambda: "stopped" in rows(launcher)[workspace_id][0])
+        rows(launcher)[workspace_id][2].click()  # start
+        await until(lambda: launcher.status.value == "Started from-widget: it is running again.", timeout=120)
+
+        # Delete offers the panel's choices: the work volume is kept unless ticked; /models always.
+        rows(launcher)[workspace_id][3].click()
+        *_, purge, _buttons = launcher.workspaces.confirmation.children
+        assert purge.value is False and "work volume of from-widget" in purge.description
+        question = confirm(launcher, "Delete")
+        assert "model volume (/models" in question and "always kept" in question
+        await until(lambda: launcher.status.value == "Deleted from-widget; its volumes are kept.")
+        await until(lambda: workspace_id not in rows(launcher))
+        volume = docker.from_env().volumes.get(f"workspace-launcher-work-{workspace_id}")
+        volume.remove()
+    finally:
+        launcher.close()
+
+
+async def test_the_widgets_list_follows_what_happens_elsewhere(jp_serverapp, http_server_client, jp_http_port,
+                                                              jp_base_url, minimal_image):
+    """A workspace deleted from the panel or the CLI leaves the widget's list by itself: it is
+    never shown running once gone."""
+    client = LauncherClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", jp_serverapp.identity_provider.token)
+    launcher = await asyncio.to_thread(WorkspaceLauncher, client=client, refresh_interval=0.3)
+    try:
+        status, body = await asyncio.to_thread(client.request, "POST", "workspaces",
+                                               json={"profile": "minimal", "name": "elsewhere"})
+        assert status == 202
+        await until(lambda: "running" in rows(launcher).get(body["id"], ("",))[0])
+        status, _ = await asyncio.to_thread(client.request, "DELETE", f"workspaces/{body['id']}",
+                                            params={"purge": "true"})
+        assert status == 204
+        await until(lambda: body["id"] not in rows(launcher), timeout=10)
+    finally:
+        launcher.close()
 
 
 async def test_the_widget_shows_a_validation_error(jp_serverapp, http_server_client, jp_http_port, jp_base_url, minimal_image):

@@ -18,7 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 import requests
 
-ACTIVE = ("pending", "building", "starting")
+from workspace_launcher.notebook.workspace_list import ACTIVE, WorkspaceList
 
 
 class LauncherClient:
@@ -62,7 +62,8 @@ class LauncherClient:
 class WorkspaceLauncher(widgets.VBox):
     """Choose a profile, GPUs and datasets, launch, follow progress, open the workspace."""
 
-    def __init__(self, *, client: LauncherClient | None = None, poll_interval: float = 0.5) -> None:
+    def __init__(self, *, client: LauncherClient | None = None, poll_interval: float = 0.5,
+                 refresh_interval: float | None = 5.0) -> None:
         self.client = client or LauncherClient.from_running_server()
         self.poll_interval = poll_interval
         profiles = self.client.get("profiles")
@@ -93,17 +94,16 @@ class WorkspaceLauncher(widgets.VBox):
         self.progress = widgets.IntProgress(value=0, min=0, max=100, description="", layout={"visibility": "hidden"})
         self.status = widgets.HTML()
         self.link = widgets.HTML()
-        self.table = widgets.VBox()
+        #: The user's workspaces, as the panel lists them, with its actions.
+        self.workspaces = WorkspaceList(self.client, on_message=self.say, refresh_interval=refresh_interval)
         self.launch_button.on_click(lambda _: self._in_background(self._launch))
-        refresh = widgets.Button(description="Refresh", icon="refresh")
-        refresh.on_click(lambda _: self._in_background(self.refresh))
         super().__init__(
             [
                 self.source, self.profile, widgets.HBox([self.gpu_count, self.gpu_ids]), self.gpu_limit,
                 widgets.HTML("<b>Datasets</b> (read-only at /datasets/&lt;name&gt;; /models is your model volume)"),
                 *self.datasets.values(), self.name, self.open_demo,
                 widgets.HBox([self.launch_button, self.progress]), self.status, self.link,
-                widgets.HTML("<b>Your workspaces</b>"), refresh, self.table,
+                self.workspaces,
             ]
         )
         self.offer_demo()
@@ -175,11 +175,15 @@ class WorkspaceLauncher(widgets.VBox):
     def follow(self, workspace_id: str, *, timeout: float = 1800) -> dict:
         """Poll the workspace until it runs or fails; show progress, then the link."""
         deadline = time.monotonic() + timeout
+        shown = None
         while True:
             workspace = self.client.get(f"workspaces/{workspace_id}")
             self.progress.value = workspace["progress"]
             status, message = workspace["status"], workspace["message"]
             self.status.value = html.escape(status if message in ("", status) else f"{status}: {message}")
+            if (status, message) != shown:  # the list's row moves with the bar, not 5 s behind it
+                shown = (status, message)
+                self.workspaces.refresh()
             if workspace["status"] not in ACTIVE or time.monotonic() > deadline:
                 break
             time.sleep(self.poll_interval)
@@ -229,24 +233,15 @@ class WorkspaceLauncher(widgets.VBox):
     def refresh(self) -> None:
         self.show_gpu_choices(self.client.get("gpus"))
         self.show_snapshots(self.client.get("snapshots"))
-        rows = []
-        for workspace in self.client.get("workspaces"):
-            stop = widgets.Button(description="Stop", disabled=workspace["status"] != "running")
-            delete = widgets.Button(description="Delete", button_style="danger")
-            stop.on_click(lambda _, i=workspace["id"]: self._in_background(lambda: self._act("POST", f"workspaces/{i}/stop")))
-            delete.on_click(lambda _, i=workspace["id"]: self._in_background(lambda: self._act("DELETE", f"workspaces/{i}")))
-            label = widgets.HTML(
-                html.escape(f"{workspace['name']} · {workspace['profile']} · {workspace['status']} · "
-                            f"{len(workspace['gpus'])} GPU(s) · {', '.join(workspace['datasets']) or 'no datasets'}")
-            )
-            rows.append(widgets.HBox([label, stop, delete]))
-        self.table.children = rows
+        self.workspaces.refresh()
 
-    def _act(self, method: str, path: str) -> None:
-        status, body = self.client.request(method, path)
-        if status >= 400:
-            self.status.value = _error("", (body or {}).get("message", f"HTTP {status}"))
-        self.refresh()
+    def say(self, message: str, error: bool = False) -> None:
+        """What the last action did (or why it failed), under the launch button."""
+        self.status.value = _error("", message) if error else html.escape(message)
+
+    def close(self) -> None:
+        self.workspaces.close()
+        super().close()
 
 
 def _field_errors(body: dict) -> str:

@@ -1,6 +1,6 @@
 /**
- * The panel's confirmations: delete a workspace (volumes kept unless asked), the snapshot tag,
- * and delete a snapshot.
+ * The panel's confirmations: stop a workspace (its kernels end), delete one (volumes kept
+ * unless asked), the snapshot tag, and delete a snapshot.
  */
 import { Dialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
@@ -117,5 +117,24 @@ export async function confirmSnapshotDelete(snapshot: ISnapshot): Promise<boolea
     defaultButton: 0
   });
   tagButtons(dialog, ['wl-snapshot-delete-cancel', 'wl-snapshot-delete-confirm']);
+  return (await dialog.launch()).button.accept;
+}
+
+/** Ask before stopping: its running kernels end. Resolves to whether to go ahead. */
+export async function confirmStop(workspace: IWorkspace): Promise<boolean> {
+  const text = element('p', {
+    testid: 'wl-stop-text',
+    text:
+      `Stop ${workspace.name}? Its running kernels end: what is only in their memory ` +
+      '(variables, unsaved outputs) is lost. Its files in /home/jovyan/work and /models stay, ' +
+      'and its GPUs are freed; start it again from this panel.'
+  });
+  const dialog = new Dialog({
+    title: 'Stop workspace',
+    body: new Widget({ node: text }),
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Stop' })],
+    defaultButton: 0
+  });
+  tagButtons(dialog, ['wl-stop-cancel', 'wl-stop-confirm']);
   return (await dialog.launch()).button.accept;
 }

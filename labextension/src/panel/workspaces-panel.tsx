@@ -25,7 +25,7 @@ import { gpuIcon } from '../icons';
 import { openWorkspace } from '../open-workspace';
 import { IFormValues } from '../launch/rules';
 import { IWorkspacesModel, PANEL_ID } from '../tokens';
-import { askSnapshotTag, confirmDelete, confirmSnapshotDelete } from './confirmations';
+import { askSnapshotTag, confirmDelete, confirmSnapshotDelete, confirmStop } from './confirmations';
 import { showLogs } from './log-dialog';
 import { SnapshotsSection } from './snapshots-section';
 
@@ -258,16 +258,26 @@ export class WorkspacesPanel extends ReactWidget {
   private async _act(action: Action, w: IWorkspace): Promise<void> {
     switch (action) {
       case 'stop':
-        this._model.upsert(await this._api.stop(w.id));
+        if (await confirmStop(w)) {
+          this._model.upsert(await this._api.stop(w.id));
+          Notification.success(`Stopped ${w.name}; its GPUs are free.`, { autoClose: 5000 });
+        }
         break;
-      case 'start':
+      case 'start': {
         this._model.upsert({ ...w, status: 'starting', message: 'starting Jupyter' });
+        let started: IWorkspace;
         try {
-          this._model.upsert(await this._api.start(w.id));
+          started = await this._api.start(w.id);
+          this._model.upsert(started);
         } finally {
           void this._model.refresh();
         }
+        Notification.success(`Started ${w.name}: it is running again.`, {
+          autoClose: 8000,
+          actions: [{ label: 'Open', callback: () => openWorkspace(started) }]
+        });
         break;
+      }
       case 'snapshot': {
         const tag = await askSnapshotTag(w);
         if (tag !== null) {
@@ -282,10 +292,10 @@ export class WorkspacesPanel extends ReactWidget {
         if (answer !== null) {
           await this._api.remove(w.id, answer.purge);
           this._model.forget(w.id);
-          const kept = answer.purge
-            ? 'with its work volume (your model volume is kept)'
-            : 'its volumes are kept';
-          Notification.success(`Deleted ${w.name}; ${kept}.`, { autoClose: 5000 });
+          const said = answer.purge
+            ? `Deleted ${w.name} with its work volume (your model volume is kept).`
+            : `Deleted ${w.name}; its volumes are kept.`;
+          Notification.success(said, { autoClose: 5000 });
         }
         break;
       }
