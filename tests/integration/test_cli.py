@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -26,10 +28,14 @@ def cli(tmp_path_factory, dataset_root, minimal_image, test_owner):
            str(config.parent / "datasets.json"), str(config.parent / "managed"), str(config.parent / "lock.json"))
     )
 
-    def run(*args: str, owner: str = f"{test_owner}-cli") -> subprocess.CompletedProcess:
+    def run(*args: str, owner: str = f"{test_owner}-cli", columns: int | None = None) -> subprocess.CompletedProcess:
+        """The CLI, its output piped; ``columns``: the terminal width it is told (COLUMNS)."""
+        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+        if columns is not None:
+            env["COLUMNS"] = str(columns)
         return subprocess.run(
             [sys.executable, "-m", "workspace_launcher.admin.cli", "--config", str(config), "--owner", owner, *args],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True, text=True, timeout=300, env=env,
         )
 
     yield run
@@ -62,6 +68,7 @@ def test_launch_list_logs_rm_through_the_cli(cli, docker_client):
     assert launched.returncode == 0, launched.stderr
     workspace = json.loads(launched.stdout)
     assert workspace["status"] == "running" and workspace["datasets"] == ["demo"]
+    assert launched.stderr.splitlines()[-1] == "running: running (100%)"  # the phases, off stdout
     listed = json.loads(cli("workspaces", "list", "--json").stdout)
     assert [w["id"] for w in listed] == [workspace["id"]]
     assert "Jupyter Server" in cli("workspaces", "logs", workspace["id"], "--tail", "50").stdout
@@ -89,6 +96,37 @@ def test_launch_list_logs_rm_through_the_cli(cli, docker_client):
     gone = cli("models", "rm", owner, "--yes")
     assert gone.returncode == 0 and mine["name"] in gone.stdout
     assert [m for m in json.loads(cli("models", "list", "--json").stdout) if m["owner"] == owner] == []
+
+
+def test_a_piped_launch_prints_its_phases_and_its_id_lists_whole_at_any_width(cli):
+    launched = cli("workspaces", "launch", "-p", "minimal", "--name", "wltest-widths")
+    assert launched.returncode == 0, launched.stderr
+    phases = [line.split(":")[0] for line in launched.stderr.splitlines()]
+    assert phases[0] == "pending" and phases[-1] == "running" and "starting" in phases, launched.stderr
+    assert launched.stderr.splitlines()[-1] == "running: running (100%)"
+    workspace_id, name, *_ = launched.stdout.split()
+    assert re.fullmatch(r"[0-9a-f]{12}", workspace_id) and name == "wltest-widths"
+    assert len(launched.stdout.splitlines()) == 1 and "\x1b" not in launched.stdout + launched.stderr
+    try:
+        narrow = cli("workspaces", "list", columns=40).stdout.splitlines()
+        assert f"id        {workspace_id}" in narrow and "name      wltest-widths" in narrow, narrow
+        assert max(len(line) for line in narrow) <= 40
+        wide = cli("workspaces", "list", columns=200).stdout.splitlines()
+        assert any(line.startswith(f"│ {workspace_id} │ wltest-widths ") for line in wide), wide
+        assert max(len(line) for line in wide) <= 200
+        piped = cli("workspaces", "list").stdout.splitlines()  # no width: one table line per workspace
+        assert sum(workspace_id in line and "wltest-widths" in line for line in piped) == 1, piped
+        stopped = cli("workspaces", "stop", workspace_id, columns=40)
+        assert stopped.stdout == f"{workspace_id} stopped\n"
+    finally:
+        cli("workspaces", "rm", workspace_id, "--purge")
+
+
+def test_doctor_wraps_each_check_under_its_name_at_a_narrow_width(cli):
+    lines = cli("doctor", columns=40).stdout.splitlines()
+    shape = re.compile(r"^(?:(?:  ok|warn|fail) | {5}| {7}fix: | {12})\S")
+    assert lines and all(shape.match(line) for line in lines), lines
+    assert all(len(line) <= 40 or " " not in line.strip() for line in lines), lines  # longer: one word, whole
 
 
 @pytest.mark.parametrize(

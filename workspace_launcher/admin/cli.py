@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from workspace_launcher import __version__
 from workspace_launcher.admin.cli_models import models
 from workspace_launcher.admin.cli_network import network
+from workspace_launcher.admin.cli_progress import follow_build, follow_launch
 from workspace_launcher.admin.cli_snapshots import snapshots
 from workspace_launcher.admin.cli_support import (  # noqa: F401  (load_config, open_link: the CLI's API)
     Context,
@@ -27,9 +27,9 @@ from workspace_launcher.admin.cli_support import (  # noqa: F401  (load_config, 
     open_link,
     out,
     print_listing,
+    say,
 )
 from workspace_launcher.errors import InvalidRequest
-from workspace_launcher.workspaces.model import ProgressEvent
 
 
 @click.group()
@@ -51,11 +51,10 @@ def doctor(obj: Context) -> None:
 
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}
     checks = evaluate(asyncio.run(gather_facts(obj.manager)))
-    for check in checks:
-        line = f"[{colours[check.level]}]{check.level:>4}[/] {check.name}: {check.detail}"
-        out.print(line, highlight=False)
+    for check in checks:  # continuation lines under the name, and under the fix's text
+        say(f"{check.name}: {check.detail}", prefix=f"{check.level:>4}", style=colours[check.level], indent=5)
         if check.fix and check.level != "ok":
-            out.print(f"       fix: {check.fix}", highlight=False)
+            say(f"       fix: {check.fix}", indent=12)
     sys.exit(1 if any(c.level == FAIL for c in checks) else 0)
 
 
@@ -78,14 +77,14 @@ def bootstrap_base_command(obj: Context, suite: str, mirror: str | None, tag: st
 
     tag = tag or obj.manager.builder.base_image
     if if_missing and inspect_image(obj.manager.engine, tag) is not None:
-        console.print(f"{tag} already present")
+        say(f"{tag} already present", to=console)
         return
     with console.status(f"bootstrapping {suite} into {tag}") as status:
         image_id = bootstrap_base(
             engine=obj.manager.engine, suite=suite, mirror=mirror, tag=tag,
             on_log=lambda line: status.update(f"bootstrapping {suite}: {line[:80]}"),
         )
-    out.print(f"{tag} {image_id}")
+    say(f"{tag} {image_id}")
 
 
 @images.command("build")
@@ -100,12 +99,9 @@ def build_command(obj: Context, profiles: tuple[str, ...], build_all: bool) -> N
         raise click.UsageError("name at least one profile, or pass --all")
     for name in names:
         profile = manager.profiles.get(name)
-        with _progress() as progress:
-            task = progress.add_task(f"{name}: building", total=None)
-            built = asyncio.run(
-                manager.builder.ensure(profile, on_log=lambda line: progress.update(task, description=f"{name}: {line.strip()[:70]}"))
-            )
-        out.print(f"{name}: {built.tag} ({'built' if built.built else 'reused'})")
+        with follow_build(console, name) as on_log:
+            built = asyncio.run(manager.builder.ensure(profile, on_log=on_log))
+        say(f"{name}: {built.tag} ({'built' if built.built else 'reused'})")
 
 
 @images.command("lock")
@@ -119,8 +115,9 @@ def lock_command(obj: Context, pull: bool) -> None:
     lock = asyncio.run(resolve_locks(builder, obj.manager.profiles.all().values(), pull=pull, previous=builder.lock()))
     write_lock(builder.lock_file, lock)
     print_listing(False, sorted(lock.profiles.items()), ("profile", "base image", "digest", "locked at"),
-                  lambda item: (item[0], item[1].base_image, item[1].digest, item[1].locked_at))
-    out.print(f"wrote {builder.lock_file}")
+                  lambda item: (item[0], item[1].base_image, item[1].digest, item[1].locked_at),
+                  whole=("base image", "digest"))
+    say(f"wrote {builder.lock_file}")
 
 
 @images.command("list")
@@ -132,7 +129,7 @@ def list_images_command(obj: Context, as_json: bool) -> None:
     print_listing(as_json, rows, ("tag", "role", "profile", "created", "size"), lambda row: (
         str(row.get("tag")), str(row.get("role", "")), str(row.get("profile", "")),
         str(row.get("created", "")), f"{row['size'] / 1e6:.0f} MB" if row.get("size") else "",
-    ))
+    ), whole=("tag",))
 
 
 # -- datasets --------------------------------------------------------------------------------
@@ -146,7 +143,7 @@ def datasets() -> None:
 def list_datasets_command(obj: Context) -> None:
     """Datasets users can mount."""
     print_listing(False, obj.manager.datasets.describe(), ("name", "mounted at", "description"),
-                  lambda entry: (entry["name"], entry["mount_path"], entry["description"]))
+                  lambda entry: (entry["name"], entry["mount_path"], entry["description"]), whole=("name", "mounted at"))
 
 
 @datasets.command("add")
@@ -157,7 +154,7 @@ def list_datasets_command(obj: Context) -> None:
 def add_dataset_command(obj: Context, name: str, path: str, description: str) -> None:
     """Register a host directory (under an allowed root) as a read-only dataset."""
     obj.manager.datasets.register(name, path=os.path.abspath(path), description=description)
-    out.print(f"registered {name} -> /datasets/{name}")
+    say(f"registered {name} -> /datasets/{name}")
 
 
 @datasets.command("create-demo")
@@ -184,20 +181,13 @@ def create_demo_command(obj: Context, name: str, root: str | None, train: int | 
     counts = "/".join(str(summary["splits"][s]["images"]) for s in ("train", "test"))
     description = f"Synthetic shapes ({', '.join(summary['classes'])}): {counts} train/test images, COCO JSON"
     catalog.register(name, path=str(dest), description=description)
-    out.print(f"created {dest} and registered it as dataset {name!r} (mounted at /datasets/{name})")
+    say(f"created {dest} and registered it as dataset {name!r} (mounted at /datasets/{name})")
 
 
 # -- workspaces ------------------------------------------------------------------------------
 @main.group()
 def workspaces() -> None:
     """Launch and manage workspaces."""
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), console=console, transient=True,
-    )
 
 
 def _parse_gpus(value: str) -> object:
@@ -232,13 +222,8 @@ def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, sh
     if bad:
         raise InvalidRequest(f"--env takes NAME=VALUE, got {bad[0]!r}", field="env")
     env = dict(pair.split("=", 1) for pair in env_pairs)
-    with _progress() as progress:
-        task = progress.add_task("pending", total=100)
-
-        def on_progress(event: ProgressEvent) -> None:
-            text = event.log_line.strip()[:70] if event.log_line else event.message
-            progress.update(task, completed=event.progress, description=f"{event.status.value}: {text}")
-
+    # With --json, stdout is the workspace alone; the phases go to stderr as plain lines.
+    with follow_launch(console, plain=as_json) as on_progress:
         workspace = asyncio.run(
             manager.launch(
                 owner=obj.owner, profile=profile, gpus=_parse_gpus(gpus), datasets=list(datasets), name=name,
@@ -249,7 +234,7 @@ def launch_command(obj: Context, profile, gpus, datasets, name, cpus, memory, sh
     if as_json:
         out.print_json(json.dumps(workspace.to_dict()))
     else:
-        out.print(f"{workspace.id} {workspace.name} is running; open it at {open_link(workspace.id)}")
+        say(f"{workspace.id} {workspace.name} is running; open it at {open_link(workspace.id)}")
 
 
 @workspaces.command("list")
@@ -261,8 +246,8 @@ def list_command(obj: Context, all_owners: bool, as_json: bool) -> None:
     found = asyncio.run(obj.manager.list(owner=None if all_owners else obj.owner))
     print_listing(
         as_json, found, ("id", "name", "owner", "profile", "status", "gpus", "datasets", "created"),
-        lambda w: (w.id, w.name, w.owner, w.profile, w.status.value, str(len(w.gpus)), ",".join(w.datasets), w.created),
-        to_json=lambda w: w.to_dict(),
+        lambda w: (w.id, w.name, w.owner, w.profile, w.status.value, str(len(w.gpus)), ", ".join(w.datasets), w.created),
+        to_json=lambda w: w.to_dict(), whole=("id",),
     )
 
 
@@ -275,8 +260,8 @@ def _workspace_action(name: str, help_text: str, method: str, printer: Callable)
         printer(result)
 
 
-_workspace_action("stop", "Stop a workspace (GPUs freed, volumes kept).", "stop", lambda w: out.print(f"{w.id} {w.status.value}"))
-_workspace_action("start", "Start a stopped workspace on the same GPUs.", "start", lambda w: out.print(f"{w.id} {w.status.value}"))
+_workspace_action("stop", "Stop a workspace (GPUs freed, volumes kept).", "stop", lambda w: say(f"{w.id} {w.status.value}"))
+_workspace_action("start", "Start a stopped workspace on the same GPUs.", "start", lambda w: say(f"{w.id} {w.status.value}"))
 
 
 @workspaces.command("rm")
@@ -287,8 +272,8 @@ def rm_command(obj: Context, workspace_id: str, purge: bool) -> None:
     """Delete a workspace. Its work volume is kept unless --purge; the owner's model volume
     always stays ('workspace-launcher models rm OWNER' deletes it)."""
     removed = asyncio.run(obj.manager.delete(owner=obj.owner, workspace_id=workspace_id, purge=purge))
-    out.print(f"{workspace_id} deleted" + (f"; removed volume: {', '.join(removed)}" if removed else "; volumes kept")
-              + "; the model volume stays")
+    say(f"{workspace_id} deleted" + (f"; removed volume: {', '.join(removed)}" if removed else "; volumes kept")
+        + "; the model volume stays")
 
 
 @workspaces.command("logs")
@@ -306,7 +291,7 @@ def logs_command(obj: Context, workspace_id: str, tail: int) -> None:
 @in_context
 def snapshot_command(obj: Context, workspace_id: str, tag: str | None) -> None:
     """Save the workspace's environment (not its volumes) as an image you can launch later."""
-    out.print(asyncio.run(obj.manager.snapshot(owner=obj.owner, workspace_id=workspace_id, tag=tag)))
+    say(asyncio.run(obj.manager.snapshot(owner=obj.owner, workspace_id=workspace_id, tag=tag)))
 
 
 main.add_command(models)

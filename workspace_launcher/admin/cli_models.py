@@ -10,7 +10,7 @@ import asyncio
 
 import click
 
-from workspace_launcher.admin.cli_support import Context, in_context, out, print_listing
+from workspace_launcher.admin.cli_support import Context, in_context, print_listing, say
 
 
 @click.group()
@@ -25,7 +25,8 @@ def list_models_command(obj: Context, as_json: bool) -> None:
     """Every owner's model volume and the workspaces that mount it."""
     volumes = asyncio.run(obj.manager.model_volumes())
     print_listing(as_json, volumes, ("owner", "volume", "mounted by", "created"),
-                  lambda v: (v["owner"], v["name"], ", ".join(v["workspaces"]) or "-", v["created"]))
+                  lambda v: (v["owner"], v["name"], ", ".join(v["workspaces"]) or "-", v["created"]),
+                  whole=("volume", "mounted by"))
 
 
 @models.command("rm")
@@ -37,4 +38,4 @@ def rm_models_command(obj: Context, owner: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete every model {owner} saved under /models? This cannot be undone", abort=True)
     name = asyncio.run(obj.manager.remove_model_volume(owner=owner))
-    out.print(f"removed {name}")
+    say(f"removed {name}")

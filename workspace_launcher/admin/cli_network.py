@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from workspace_launcher.admin.cli_support import Context, console, in_context, out
+from workspace_launcher.admin.cli_support import Context, console, in_context, out, say
 from workspace_launcher.engine.docker import DockerBackend
 from workspace_launcher.engine.firewall import (
     Firewall,
@@ -38,7 +38,7 @@ def _backend(obj: Context) -> DockerBackend:
 
 def _print_rules(policy) -> None:
     for rule in jump_rules() + input_rules(policy) + forward_rules(policy):
-        out.print(f"  {rule}", highlight=False, markup=False)
+        out.print(f"  {rule}", highlight=False, markup=False, soft_wrap=True)  # a rule copies as one line
 
 
 @network.command("protect")
@@ -49,13 +49,13 @@ def protect_command(obj: Context) -> None:
     attrs = asyncio.run(backend.create_network())
     outcome = protect(backend.network, attrs, engine_url=backend.engine_url, firewall=backend.firewall)
     if outcome.level != "ok":
-        console.print(f"[red]error:[/red] {outcome.message}", highlight=False)
+        say(outcome.message, to=console, prefix="error:", style="red", indent=7)
         sys.exit(1)
-    out.print(outcome.message, highlight=False)
+    say(outcome.message)
     for step in outcome.applied:
-        out.print(f"  ran: {step}", highlight=False, markup=False)
+        out.print(f"  ran: {step}", highlight=False, markup=False, soft_wrap=True)
     if not outcome.applied:
-        out.print("  (already in place)", highlight=False)
+        say("  (already in place)")
 
 
 @network.command("show")
@@ -65,28 +65,25 @@ def show_command(obj: Context) -> None:
     backend = _backend(obj)
     attrs = asyncio.run(backend.network_description())
     if attrs is not None:
-        out.print(f"network {NETWORK_NAME}: bridge {bridge_interface(attrs)}, internal={bool(attrs.get('Internal'))}",
-                  highlight=False)
+        say(f"network {NETWORK_NAME}: bridge {bridge_interface(attrs)}, internal={bool(attrs.get('Internal'))}")
     else:
         attrs = {"Id": "", "Options": {"com.docker.network.bridge.name": backend.network.bridge_name}}
-        out.print(f"network {NETWORK_NAME}: not made yet (the first launch, or 'network protect', makes it)",
-                  highlight=False)
+        say(f"network {NETWORK_NAME}: not made yet (the first launch, or 'network protect', makes it)")
     policy = policy_for(backend.network, attrs, resolv_conf=read_resolv_conf(), is_host_address=_is_host_address)
     if not policy.blocks_anything:
-        out.print("no rules: WorkspaceNetwork.protect_host is False and no blocked_ranges are set", highlight=False)
+        say("no rules: WorkspaceNetwork.protect_host is False and no blocked_ranges are set")
         return
-    out.print("rules (iptables -S form):", highlight=False)
+    say("rules (iptables -S form):")
     _print_rules(policy)
     try:
         missing = backend.firewall.missing(policy)
     except FirewallUnavailable as e:
-        out.print(f"in place: unknown ({e.message})", highlight=False)
+        say(f"in place: unknown ({e.message})")
         return
     if missing:
-        out.print(f"in place: no, {len(missing)} missing or different; run 'sudo workspace-launcher network protect'",
-                  highlight=False)
+        say(f"in place: no, {len(missing)} missing or different; run 'sudo workspace-launcher network protect'")
         sys.exit(1)
-    out.print("in place: yes", highlight=False)
+    say("in place: yes")
 
 
 @network.command("unprotect")
@@ -97,8 +94,8 @@ def unprotect_command(obj: Context) -> None:
     try:
         steps = Firewall().remove()
     except FirewallUnavailable as e:
-        console.print(f"[red]error:[/red] {e.message}", highlight=False)
+        say(e.message, to=console, prefix="error:", style="red", indent=7)
         sys.exit(1)
-    out.print("removed" if steps else "nothing to remove", highlight=False)
+    say("removed" if steps else "nothing to remove")
     for step in steps:
-        out.print(f"  ran: {step}", highlight=False, markup=False)
+        out.print(f"  ran: {step}", highlight=False, markup=False, soft_wrap=True)

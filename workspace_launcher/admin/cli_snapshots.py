@@ -8,7 +8,7 @@ import asyncio
 
 import click
 
-from workspace_launcher.admin.cli_support import Context, in_context, out, print_listing
+from workspace_launcher.admin.cli_support import Context, in_context, print_listing, say
 
 
 @click.group()
@@ -22,11 +22,11 @@ def snapshots() -> None:
 def list_snapshots_command(obj: Context, as_json: bool) -> None:
     """Your snapshots, newest first."""
     found = asyncio.run(obj.manager.snapshots(owner=obj.owner))
-    print_listing(  # a reference folds rather than being cut: it is copied whole, whatever the width
+    print_listing(  # references and the source id are never cut: they are copied whole, whatever the width
         as_json, found, ("tag", "image", "of workspace", "profile", "created", "size"),
         lambda s: (s.tag, s.image, f"{s.workspace_name} ({s.workspace_id})", s.profile, s.created,
                    f"{s.size_bytes / 1e6:.0f} MB"),
-        to_json=lambda s: s.to_dict(), fold=("image",),
+        to_json=lambda s: s.to_dict(), whole=("tag", "image", "of workspace"),
     )
 
 
@@ -36,4 +36,4 @@ def list_snapshots_command(obj: Context, as_json: bool) -> None:
 def rm_snapshot_command(obj: Context, tag: str) -> None:
     """Delete your snapshot TAG (the image only: no workspace or volume is touched). Refused while
     a workspace of yours was launched from it."""
-    out.print(f"removed {asyncio.run(obj.manager.delete_snapshot(owner=obj.owner, tag=tag))}")
+    say(f"removed {asyncio.run(obj.manager.delete_snapshot(owner=obj.owner, tag=tag))}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,17 +20,46 @@ from typing import TypeVar
 
 import click
 from jupyter_core.application import JupyterApp
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, ConsoleDimensions
+from rich.table import Column, Table
+from rich.text import Text
 from traitlets.config import Config
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
+from workspace_launcher.admin.cli_layout import fit_columns, output_width, records, wrap
 from workspace_launcher.errors import LauncherError, exit_status
 
 T = TypeVar("T")
 
-console = Console(stderr=True)
-out = Console()
+
+class CliConsole(Console):
+    """A rich console as wide as its terminal (or COLUMNS); writing to no terminal (a pipe, a file,
+    click's test runner), as wide as the text, so piped output is plain and never wrapped or cut.
+    Decided at each write: what the stream is can change after import (click's runner)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return ConsoleDimensions(output_width(is_terminal=self.is_terminal, columns=os.environ.get("COLUMNS"),
+                                              measured=size.width), size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = CliConsole(stderr=True)
+out = CliConsole()
+
+
+def say(text: str, *, to: Console | None = None, indent: int = 2, prefix: str = "", style: str = "") -> None:
+    """Print a message wrapped at spaces to the width, continuation lines indented; ``prefix``
+    (e.g. "error:") in ``style``. Never markup: a message may quote anything."""
+    to = to or out
+    body = Text(wrap(f"{prefix} {text}" if prefix else text, to.width, indent=indent))
+    if prefix:
+        body.stylize(style, 0, len(prefix))
+    to.print(body, soft_wrap=True)  # soft: a word longer than the line is not cut by rich either
 
 
 def open_link(workspace_id: str) -> str:
@@ -97,10 +127,10 @@ def handles_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except LauncherError as e:
-            console.print(f"[red]error:[/red] {e.message}", highlight=False)
+            say(e.message, to=console, prefix="error:", style="red", indent=7)
             if e.log_tail:
                 console.print("[dim]--- log tail ---[/dim]")
-                console.print(e.log_tail, markup=False, highlight=False)
+                console.print(e.log_tail, markup=False, highlight=False, soft_wrap=True)
             sys.exit(exit_status(e))
 
     return wrapper
@@ -113,15 +143,20 @@ def in_context(fn: Callable) -> Callable:
 
 
 def print_listing(as_json: bool, items: Sequence[T], columns: Sequence[str], row: Callable[[T], Sequence[str]], *,
-                  to_json: Callable[[T], object] = lambda item: item, fold: Sequence[str] = ()) -> None:
+                  to_json: Callable[[T], object] = lambda item: item, whole: Sequence[str] = ()) -> None:
     """A list command's answer: the items as JSON (``to_json`` of each), or a table of ``columns``
-    with one ``row`` per item; the ``fold`` columns wrap rather than cut, so they copy whole."""
+    with one ``row`` per item. The ``whole`` columns (ids, references, paths) never cut a word, so
+    they copy whole at any width: the other columns wrap to make room, and a terminal too narrow
+    for that gets one "column  value" line each instead (cli_layout)."""
     if as_json:
         out.print_json(json.dumps([to_json(item) for item in items], default=str))
         return
-    table = Table(*columns)
-    for name in fold:
-        table.columns[columns.index(name)].overflow = "fold"
-    for item in items:
-        table.add_row(*row(item))
+    rows = [[str(cell) for cell in row(item)] for item in items]
+    widths = fit_columns(columns, rows, whole=[name in whole for name in columns], width=out.width)
+    if widths is None:
+        out.print(Text(records(columns, rows, width=out.width) if rows else "(none)"), soft_wrap=True)
+        return
+    table = Table(*(Column(name, width=width, overflow="fold") for name, width in zip(columns, widths)))
+    for cells in rows:
+        table.add_row(*(Text(cell) for cell in cells))  # Text: a cell is data, never markup
     out.print(table)

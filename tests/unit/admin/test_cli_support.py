@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from workspace_launcher.admin.cli_support import load_config, open_link
+from workspace_launcher.admin import cli_support
+from workspace_launcher.admin.cli_support import load_config, open_link, print_listing, say
 
 
 def test_the_printed_link_is_the_hosts_handshake(tmp_path, monkeypatch):
@@ -108,3 +109,53 @@ def test_a_broken_config_file_is_an_error_not_skipped(config_dirs):
     _write(user, "jupyter_server_config.py", "c.GpuAllocator.lock_timeout = (")
     with pytest.raises(SyntaxError):
         load_config(None)
+
+
+# -- print_listing and say: ids whole at any width, messages wrapped, pipes unbounded ----------
+WORKSPACES = [("0123456789ab", "from-cli", "alice-cli", "minimal", "running", "0", "demo", "2024-05-01T12:00:00+00:00"),
+              ("ba9876543210", "a-much-longer-workspace-name", "bob", "pytorch-cuda12", "building", "2", "",
+               "2024-05-01T12:05:00+00:00")]
+COLUMNS = ("id", "name", "owner", "profile", "status", "gpus", "datasets", "created")
+
+
+def _listed(capsys, monkeypatch, columns: str | None) -> str:
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    print_listing(False, WORKSPACES, COLUMNS, lambda w: w, whole=("id",))
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("columns", ["40", "60", "100", "200", None])
+def test_listed_ids_are_whole_on_one_line_at_any_width(capsys, monkeypatch, columns):
+    text = _listed(capsys, monkeypatch, columns)
+    for workspace_id in ("0123456789ab", "ba9876543210"):
+        assert sum(workspace_id in line for line in text.splitlines()) == 1, text
+    if columns is not None:
+        assert max(len(line) for line in text.splitlines()) <= int(columns), text
+
+
+def test_a_narrow_terminal_lists_one_field_a_line_and_a_wide_one_a_table(capsys, monkeypatch):
+    narrow = _listed(capsys, monkeypatch, "40").splitlines()
+    assert narrow[:2] == ["id        0123456789ab", "name      from-cli"]
+    wide = _listed(capsys, monkeypatch, "200").splitlines()
+    assert wide[3].startswith("│ 0123456789ab │ from-cli ") and len(wide) == 6
+
+
+def test_piped_output_is_never_wrapped_and_has_no_terminal_controls(capsys, monkeypatch):
+    text = _listed(capsys, monkeypatch, None)  # capsys's stdout is no terminal
+    assert "│ ba9876543210 │ a-much-longer-workspace-name │" in text and "\x1b" not in text
+    say(f"ba9876543210 b is running; open it at http://127.0.0.1:8888/{'x' * 120}")
+    assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_errors_and_messages_wrap_at_spaces_with_their_continuation_indented(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    url = "http://127.0.0.1:8888/user/alice/workspace-launcher/open/0123456789ab"
+    say(f"0123456789ab exp-1 is running; open it at {url}")
+    assert capsys.readouterr().out.splitlines() == ["0123456789ab exp-1 is running; open it", "  at", f"  {url}"]
+    say("no workspace 0123456789ab; list yours with 'workspace-launcher workspaces list'",
+        to=cli_support.console, prefix="error:", style="red", indent=7)
+    assert capsys.readouterr().err.splitlines() == [
+        "error: no workspace 0123456789ab; list", "       yours with 'workspace-launcher", "       workspaces list'"]
