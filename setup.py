@@ -104,6 +104,14 @@ class BuildPyWithLabextension(build_py):
         _add_data_files(self.distribution)
         super().run()
 
+    def build_module(self, module, module_file, package):
+        # build_py copies modules without their mode; a build context's scripts keep their exec
+        # bit, which its content hash covers (else an installed copy hashes unlike the sources).
+        outfile, copied = super().build_module(module, module_file, package)
+        if str(package).startswith("workspace_launcher._images"):
+            shutil.copymode(module_file, outfile)
+        return outfile, copied
+
 
 class SdistWithLabextension(sdist):
     def run(self) -> None:

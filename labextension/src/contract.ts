@@ -65,6 +65,16 @@ export interface IProfile {
   pinned_digest: string | null;
   /** Whether that image exists, so a launch starts without building. */
   built: boolean;
+  /** Roughly what a launch builds first; null when built, or when nothing is known. */
+  build_estimate: IBuildEstimate | null;
+}
+
+/** `Profile.build_estimate`: how long a launch's build takes and how large its image is. */
+export interface IBuildEstimate {
+  seconds: number;
+  size_bytes: number;
+  /** 'last build': measured on this host; 'profile': the profile's stated estimate. */
+  source: 'last build' | 'profile';
 }
 
 /** `Gpu.held_by` items: a workspace holding a GPU; `name` is only given for the user's own. */

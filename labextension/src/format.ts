@@ -60,3 +60,20 @@ export function formatDate(iso: string): string {
     ? ''
     : new Date(then).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
+
+/**
+ * What a build will take, e.g. "about 4 min, 2.1 GB (from its last build)"; '' when unknown.
+ * (The server words its progress messages the same way: workspaces/build_reporting.py.)
+ */
+export function describeEstimate(
+  estimate: { seconds: number; size_bytes: number; source: string } | null
+): string {
+  if (!estimate) {
+    return '';
+  }
+  const minutes = Math.round(estimate.seconds / 60);
+  const time = minutes < 1 ? 'under a minute' : `about ${minutes} min`;
+  const size = estimate.size_bytes ? `, ${formatBytes(estimate.size_bytes)}` : '';
+  const source = estimate.source === 'last build' ? 'from its last build' : "the profile's estimate";
+  return `${time}${size} (${source})`;
+}

@@ -77,6 +77,7 @@ export function profile(name: string, options: Partial<IProfile> = {}): IProfile
     image: null,
     pinned_digest: null,
     built: false,
+    build_estimate: null,
     ...options
   };
 }

@@ -1,5 +1,6 @@
 import {
   clampPercent,
+  describeEstimate,
   formatBytes,
   formatDuration,
   formatMemory,
@@ -74,5 +75,20 @@ describe('formatBytes', () => {
     expect(formatBytes(1500)).toBe('1.5 kB');
     expect(formatBytes(3.2e9)).toBe('3.2 GB');
     expect(formatBytes(45e9)).toBe('45 GB');
+  });
+});
+
+describe('describeEstimate', () => {
+  it('says how long, how large and from where', () => {
+    expect(describeEstimate({ seconds: 250, size_bytes: 2.1e9, source: 'last build' })).toBe(
+      'about 4 min, 2.1 GB (from its last build)'
+    );
+    expect(describeEstimate({ seconds: 600, size_bytes: 9e9, source: 'profile' })).toBe(
+      "about 10 min, 9.0 GB (the profile's estimate)"
+    );
+    expect(describeEstimate({ seconds: 20, size_bytes: 0, source: 'last build' })).toBe(
+      'under a minute (from its last build)'
+    );
+    expect(describeEstimate(null)).toBe('');
   });
 });

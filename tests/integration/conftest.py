@@ -71,6 +71,7 @@ def make_config(dataset_root, lock_dir, **gpu_settings) -> Config:
     config.GpuAllocator.lock_path = str(lock_dir / "gpus.lock")
     config.DatasetCatalog.registry_file = str(lock_dir / "datasets.json")
     config.ImageBuilder.lock_file = str(lock_dir / "images.lock.json")
+    config.ImageBuilder.build_history_file = str(lock_dir / "builds.json")
     config.DatasetCatalog.managed_root = str(lock_dir / "managed-datasets")
     config.WorkspaceManager.launch_timeout = 90.0
     config.WorkspaceManager.allowed_env = ["WLTEST_*"]

@@ -182,3 +182,30 @@ def test_an_unconfigured_builder_trusts_the_host_ca_store_like_a_configured_one(
     found = asyncio.run(plain.find(profile))
     assert found is not None and found.tag == minimal_image.tag
     assert asyncio.run(ImageBuilder(engine=engine, trust_host_ca=False).find(profile)) is None
+
+
+HASH_EVERY_CONTEXT = """
+import json, sys
+from pathlib import Path
+from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR
+from workspace_launcher.images.contexts import context_hash
+print(json.dumps({d.name: context_hash(d, base_ref="b", base_id="i", build_args={})
+                  for d in sorted(Path(PACKAGED_IMAGES_DIR).iterdir()) if (d / "Dockerfile").is_file()}))
+"""
+
+
+def test_the_installed_package_hashes_its_contexts_like_the_source_tree(tmp_path):
+    """The lab server runs the installed copy and the tests build from the sources: one image
+    must serve both (a script's exec bit lost on install once made every server rebuild)."""
+    import json
+    import subprocess
+    import sys
+
+    installed = subprocess.run([sys.executable, "-c", HASH_EVERY_CONTEXT], cwd=tmp_path, check=True,
+                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    source = subprocess.run([sys.executable, "-c", HASH_EVERY_CONTEXT], cwd=Path(__file__).parents[2], check=True,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert "_images" in subprocess.run([sys.executable, "-c", "import workspace_launcher.catalog.profiles as p; "
+                                        "print(p.PACKAGED_IMAGES_DIR)"], cwd=tmp_path, capture_output=True,
+                                       text=True, env={**os.environ, "PYTHONPATH": ""}).stdout
+    assert json.loads(installed.stdout) == json.loads(source.stdout)

@@ -47,6 +47,7 @@ INLINE_INTERFACES = {
     ("components", "schemas", "Gpu", "properties", "held_by", "items"): "IGpuHolder",
     ("components", "schemas", "GpuInventory", "properties", "policy"): "IGpuPolicy",
     ("components", "schemas", "Error", "properties", "errors", "items"): "IFieldError",
+    ("components", "schemas", "Profile", "properties", "build_estimate", "oneOf", 1): "IBuildEstimate",
     (
         "paths", "/workspaces/{workspace_id}/snapshot", "post", "requestBody", "content",
         "application/json", "schema",

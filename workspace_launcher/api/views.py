@@ -27,11 +27,13 @@ async def profiles_view(manager: WorkspaceManager) -> list[dict]:
     lock = manager.builder.lock()
     for profile in manager.profiles.all().values():
         built = await manager.builder.find(profile)
+        estimate = None if built else await manager.builder.build_estimate(profile, image_missing=True)
         described.append({
             **profile.to_dict(),
             "image": built.tag if built else None,
             "pinned_digest": pinned_digest(profile, manager.builder, lock),
             "built": built is not None,
+            "build_estimate": estimate.to_dict() if estimate else None,
         })
     return described
 

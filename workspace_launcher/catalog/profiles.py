@@ -16,7 +16,7 @@ from traitlets import Dict, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from workspace_launcher.errors import ConfigError, InvalidRequest, NotFound
-from workspace_launcher.workspaces.validation import validate_name
+from workspace_launcher.workspaces.validation import parse_size, validate_name
 
 #: The directory of build contexts shipped with the package (``images/`` in the source tree).
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -46,11 +46,23 @@ class Profile:
     build_args: dict[str, str] = field(default_factory=dict)
     #: The notebook, relative to the work directory, that "open the demo" opens; None: no demo.
     demo: str | None = None
+    #: Roughly what a first build takes, ``{"minutes": 12, "size": "9g"}``, said before a launch
+    #: builds until a build on this host measures it.
+    build_estimate: dict | None = None
 
     def __post_init__(self) -> None:
         if self.demo is not None and not _is_relative_notebook(self.demo):
             raise ConfigError(f"profile {self.name!r}: demo {self.demo!r} must be a relative path to "
                               "a .ipynb file, e.g. 'object-detection-train.ipynb'")
+        if self.build_estimate is not None and not _is_estimate(self.build_estimate):
+            raise ConfigError(f"profile {self.name!r}: build_estimate {self.build_estimate!r} must be "
+                              '{"minutes": <a positive number>, "size": <a size such as "9g">}')
+
+    def stated_build(self) -> tuple[float, int] | None:
+        """(seconds, bytes) of the profile's stated build estimate, or None."""
+        if not self.build_estimate:
+            return None
+        return float(self.build_estimate["minutes"]) * 60, parse_size(self.build_estimate["size"], field="build_estimate")
 
     def to_dict(self) -> dict:
         return {
@@ -68,6 +80,19 @@ class Profile:
 def _is_relative_notebook(path: object) -> bool:
     parts = path.split("/") if isinstance(path, str) else []
     return bool(parts) and path.endswith(".ipynb") and all(p not in ("", ".", "..") for p in parts)
+
+
+def _is_estimate(value: object) -> bool:
+    if not isinstance(value, dict) or set(value) != {"minutes", "size"}:
+        return False
+    minutes = value["minutes"]
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0:
+        return False
+    try:
+        parse_size(value["size"], field="build_estimate")
+    except InvalidRequest:
+        return False
+    return True
 
 
 _PROFILE_KEYS = {f for f in Profile.__dataclass_fields__ if f not in ("name", "context_dir")}
@@ -115,10 +140,11 @@ class ProfileRegistry(LoggingConfigurable):
         help="""Profiles added by the admin, by name. Each value is either the path of a
         directory holding a Dockerfile and a profile.json, or a dict with the profile's keys
         (display_name, framework, cuda_version, gpu_vendor, description, base_image,
-        default_shm_size, build_args, demo) plus "context_dir", the directory with its Dockerfile.
+        default_shm_size, build_args, demo, build_estimate) plus "context_dir", the directory with its Dockerfile.
         A name equal to a packaged profile replaces it. "demo" names the notebook, relative to
         the work directory (where WorkspaceManager.demo_dir is copied), that "open the demo"
-        opens; a profile without it offers no demo.
+        opens; a profile without it offers no demo. "build_estimate" ({"minutes": 12,
+        "size": "9g"}) is what a launch says a first build takes, until one is measured here.
         Example: c.ProfileRegistry.extra_profiles = {"jax": "/srv/launcher/profiles/jax"}""",
     ).tag(config=True)
 

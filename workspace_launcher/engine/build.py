@@ -26,17 +26,49 @@ _STEP_ID = re.compile(r"^\s*---> ([0-9a-f]{12})\s*$")
 
 #: What pip, curl, apt and Python print when a server certificate is not trusted.
 TLS_FAILURE_SIGNS = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSL certificate problem")
+#: ... when the engine's disk is full.
+NO_SPACE_SIGNS = ("No space left on device", "no space left on device")
+#: ... when a build cannot reach the network (DNS, routes, a firewall, no proxy).
+NO_NETWORK_SIGNS = ("Temporary failure in name resolution", "Could not resolve host", "Name or service not known",
+                    "Network is unreachable", "Failed to establish a new connection", "Could not connect to",
+                    "Connection timed out", "Temporary failure resolving")
+
+#: A known cause of a failed build -> what to do about it.
+BUILD_HINTS = (
+    (TLS_FAILURE_SIGNS,
+     "a TLS certificate was not trusted: behind a TLS-intercepting proxy, set ImageBuilder.extra_ca_bundle to its "
+     "CA bundle (or keep ImageBuilder.trust_host_ca on with that CA in the host's store)"),
+    (NO_SPACE_SIGNS,
+     "the engine's disk is full: remove images you no longer need ('workspace-launcher images list', "
+     "'docker image prune') or give the engine's data-root more room, then launch again"),
+    (NO_NETWORK_SIGNS,
+     "the build could not reach the network (PyPI, Debian): check the engine host's DNS and proxy "
+     "settings, or, offline, give ImageBuilder.wheelhouse the wheels the profile needs"),
+)
+#: Log lines that say why a step failed (pip's, apt's and Python's errors), not what ran.
+_EXPLAINING = re.compile(r"\b(ERROR|Error|error|E:|FATAL|fatal|Traceback|No matching distribution|"
+                         r"No space left|not found|denied|Could not)\b")
+#: At most this many of them go into the error's message.
+EXPLAINING_LINES = 3
+
+
+def explaining_lines(tail: Iterable[str]) -> list[str]:
+    """The last few log lines that say what went wrong (not the steps that ran)."""
+    found = [line.strip() for line in tail
+             if line.strip() and not line.startswith("Step ") and _EXPLAINING.search(line)]
+    return found[-EXPLAINING_LINES:]
 
 
 def explain_build_error(error: str, tail: Iterable[str]) -> str:
-    """The engine's build error, plus what to do when the log shows an untrusted certificate."""
-    if any(sign in line for line in [error, *tail] for sign in TLS_FAILURE_SIGNS):
-        return error + (
-            "; a TLS certificate was not trusted: behind a TLS-intercepting proxy, set "
-            "ImageBuilder.extra_ca_bundle to its CA bundle (or keep ImageBuilder.trust_host_ca on "
-            "with that CA in the host's store)"
-        )
-    return error
+    """The engine's build error, with the log lines that explain it and, for a known cause
+    (an untrusted certificate, a full disk, no network), what to do."""
+    tail = list(tail)
+    said = [line for line in explaining_lines(tail) if line not in error]
+    explained = error + (f" (the log says: {' | '.join(said)})" if said else "")
+    for signs, hint in BUILD_HINTS:
+        if any(sign in line for line in [error, *tail] for sign in signs):
+            return f"{explained}; {hint}"
+    return explained
 
 
 def run_build(api: APIClient, context_dir: str, *, tag: str, args: dict, labels: dict, what: str,

@@ -19,6 +19,7 @@ from traitlets import Bool, Dict, Float, Unicode, default, validate
 
 from workspace_launcher.catalog.profiles import PACKAGED_IMAGES_DIR
 from workspace_launcher.errors import ConfigError
+from workspace_launcher.images.build_history import BuildHistory
 from workspace_launcher.images.pinning import default_lock_path
 from workspace_launcher.images.pipeline import JUPYTER_CONTEXT, ImagePipeline
 from workspace_launcher.images.references import is_image_id, parse_reference
@@ -128,6 +129,26 @@ class ImageBuilder(ImagePipeline):
         help="""Seconds one image build may take (and may stay silent) before it is abandoned
         and reported as failed. Default 3600. Example: c.ImageBuilder.build_timeout = 7200""",
     ).tag(config=True)
+
+    build_history_file = Unicode(
+        help="""JSON file where the duration and image size of each context's last build are
+        kept: a launch that must build says beforehand roughly how long it takes and how large
+        it is, and its progress bar keeps that pace. Default: workspace-launcher-builds.json in
+        the Jupyter data directory.
+        Example: c.ImageBuilder.build_history_file = "/var/lib/workspace-launcher/builds.json"
+        """,
+    ).tag(config=True)
+
+    @default("build_history_file")
+    def _default_build_history_file(self) -> str:
+        from jupyter_core.paths import jupyter_data_dir
+
+        return os.path.join(jupyter_data_dir(), "workspace-launcher-builds.json")
+
+    @property
+    def history(self) -> BuildHistory:
+        """The last build of each context (read fresh each time: other servers may build too)."""
+        return BuildHistory(self.build_history_file)
 
     @default("jupyter_context")
     def _default_jupyter_context(self) -> str:

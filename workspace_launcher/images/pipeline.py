@@ -21,6 +21,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from workspace_launcher.engine.build import loop_emitter, run_build
 from workspace_launcher.engine.images import inspect_image, list_images
 from workspace_launcher.errors import ConfigError, ImageBuildError
 from workspace_launcher.images.base_images import RESERVED_PROFILE_NAMES, BaseImageResolver
+from workspace_launcher.images.build_history import BuildEstimate, estimate, stated_estimate
 from workspace_launcher.images.contexts import CA_FILE, WHEELS_DIR, Entries, _hash_entries, _walk
 from workspace_launcher.images.pinning import LABEL_BASE_DIGEST, LABEL_BASE_ID, LABEL_BASE_IMAGE
 
@@ -184,12 +186,40 @@ class ImagePipeline(BaseImageResolver):
 
     # -- building ---------------------------------------------------------------------------
 
-    async def ensure(self, profile: Profile, *, on_log: Callable[[str], None] | None = None) -> BuiltImage:
+    async def contexts_to_build(self, profile: Profile, *, image_missing: bool = False) -> list[str]:
+        """The build contexts a launch of ``profile`` builds now, in order ([] when its image
+        exists; ``image_missing``: the caller just found it missing): the shared Jupyter layer
+        when it is missing too, then the profile."""
+        if not image_missing and await self.find(profile) is not None:
+            return []
+        base = None
+        try:
+            base = await self.find_base(profile)
+        except (ImageBuildError, ConfigError):
+            pass
+        if base is not None:
+            plan = await asyncio.to_thread(self._plan, profile, base.ref, base.image_id, base.digest)
+            if await self._lookup(plan.jupyter_tag, plan.jupyter_hash) is not None:
+                return [profile.name]
+        return [JUPYTER_CONTEXT, profile.name]
+
+    async def build_estimate(self, profile: Profile, *, image_missing: bool = False) -> BuildEstimate | None:
+        """Roughly how long a launch of ``profile`` builds and how large its image is, or None
+        when nothing is to build or nothing is known."""
+        contexts = await self.contexts_to_build(profile, image_missing=image_missing)
+        if not contexts:
+            return None
+        return estimate(self.history, contexts, stated_estimate(profile))
+
+    async def ensure(self, profile: Profile, *, on_log: Callable[[str], None] | None = None,
+                     on_stage: Callable[[str, list[str]], None] | None = None) -> BuiltImage:
         """The profile's image, building the Jupyter layer and the profile only if missing.
 
-        ``on_log`` receives each build log line, called on the event loop.
+        ``on_log`` receives each build log line, and ``on_stage`` (context, every context this
+        call builds) before each image it builds; both called on the event loop.
         """
         emit = loop_emitter(on_log)
+        stage = on_stage or (lambda context, contexts: None)
         plan = await self._make_plan(profile, on_log=emit)
         image_id = await self._lookup(plan.profile_tag, plan.profile_hash)
         if image_id is not None:
@@ -199,14 +229,18 @@ class ImagePipeline(BaseImageResolver):
             if image_id is not None:  # built by a concurrent call while we waited
                 return BuiltImage(plan.profile_tag, image_id, plan.profile_hash, profile.name, False)
             async with self._exclusive(plan.jupyter_tag):
+                contexts = [profile.name]
                 if await self._lookup(plan.jupyter_tag, plan.jupyter_hash) is None:
-                    await asyncio.to_thread(
-                        self._build, self.jupyter_context, tag=plan.jupyter_tag, args=plan.jupyter_args,
+                    contexts.insert(0, JUPYTER_CONTEXT)
+                    stage(JUPYTER_CONTEXT, contexts)
+                    await self._timed_build(
+                        JUPYTER_CONTEXT, self.jupyter_context, tag=plan.jupyter_tag, args=plan.jupyter_args,
                         labels=self._labels(JUPYTER_CONTEXT, ROLE_JUPYTER, plan.jupyter_hash, plan),
                         what=f"the shared Jupyter layer for profile {profile.name!r}", emit=emit,
                     )
-            image_id = await asyncio.to_thread(
-                self._build, profile.context_dir, tag=plan.profile_tag, args=plan.profile_args,
+            stage(profile.name, contexts)
+            image_id = await self._timed_build(
+                profile.name, profile.context_dir, tag=plan.profile_tag, args=plan.profile_args,
                 labels=self._labels(profile.name, ROLE_PROFILE, plan.profile_hash, plan),
                 what=f"profile {profile.name!r}", emit=emit,
             )
@@ -223,6 +257,14 @@ class ImagePipeline(BaseImageResolver):
             LABEL_VERSION: __version__,
             LABEL_ROLE: role,
         }
+
+    async def _timed_build(self, context: str, context_dir: str, **build) -> str:
+        """Build one image and keep how long it took and how large it is, for the estimates."""
+        started = time.monotonic()
+        image_id = await asyncio.to_thread(self._build, context_dir, **build)
+        info = await self.engine.call(inspect_image, self.engine, build["tag"])
+        self.history.record(context, seconds=time.monotonic() - started, size_bytes=info.size if info else 0)
+        return image_id
 
     def _build(self, context_dir: str, *, tag: str, args: dict, labels: dict, what: str,
                emit: Callable[[str], None]) -> str:

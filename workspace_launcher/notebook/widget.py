@@ -18,7 +18,9 @@ from typing import Any
 import ipywidgets as widgets
 import requests
 
+from workspace_launcher.images.build_history import BuildEstimate
 from workspace_launcher.notebook.workspace_list import ACTIVE, WorkspaceList
+from workspace_launcher.workspaces.build_reporting import describe_estimate
 
 
 class LauncherClient:
@@ -73,7 +75,7 @@ class WorkspaceLauncher(widgets.VBox):
         self.inventory: dict | None = None
 
         self.profile = widgets.Dropdown(
-            options=[(f"{p['display_name']} ({'built' if p['built'] else 'will build'})", p["name"]) for p in profiles],
+            options=[(profile_label(p), p["name"]) for p in profiles],
             description="Profile",
         )
         self.gpu_count = widgets.BoundedIntText(value=0, min=0, max=0, description="GPUs")
@@ -242,6 +244,16 @@ class WorkspaceLauncher(widgets.VBox):
     def close(self) -> None:
         self.workspaces.close()
         super().close()
+
+
+def profile_label(profile: dict) -> str:
+    """A profile as the dropdown offers it, saying whether a launch builds first and roughly
+    what that takes."""
+    if profile["built"]:
+        return f"{profile['display_name']} (built)"
+    stated = profile.get("build_estimate")
+    said = describe_estimate(BuildEstimate(**stated)) if stated else ""
+    return f"{profile['display_name']} (will build" + (f": {said})" if said else ")")
 
 
 def _field_errors(body: dict) -> str:

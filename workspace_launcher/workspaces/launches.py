@@ -22,6 +22,7 @@ from workspace_launcher.errors import Conflict, GpuRuntimeMissing, LauncherError
 from workspace_launcher.gpus.choices import owner_holds
 from workspace_launcher.gpus.model import Gpu
 from workspace_launcher.images.pinning import check_launch
+from workspace_launcher.workspaces.build_reporting import BuildReporter, describe_estimate
 from workspace_launcher.workspaces.launch_request import LaunchRequest
 from workspace_launcher.workspaces.model import PhaseReporter, ProgressCallback, Status, Workspace
 from workspace_launcher.workspaces.readiness import container_log_tail, wait_ready
@@ -193,6 +194,13 @@ class Launches:
             workspace.error = getattr(error, "message", None) or str(error) or type(error).__name__
         workspace.log_tail = log_tail
 
+    @staticmethod
+    async def _tick(building: BuildReporter, interval: float = 2.0) -> None:
+        """Keep the bar moving through a silent build step, at the estimate's pace."""
+        while True:
+            await asyncio.sleep(interval)
+            building.tick()
+
     async def image_for(self, request: LaunchRequest, report: PhaseReporter) -> str:
         """The image plan: the owner's snapshot, or the profile's image built when missing; with
         pinning required, either must match the lock."""
@@ -202,9 +210,17 @@ class Launches:
             if builder.require_pinned_images:
                 check_launch(labels, builder.lock(), labels.get(specs.label("profile"), request.profile.name))
             return request.snapshot
+        estimate = None
         if await builder.find(request.profile) is None:
-            report(Status.BUILDING, f"building the {request.profile.name} image")
-        built = await builder.ensure(request.profile, on_log=report.build_log)
+            estimate = await builder.build_estimate(request.profile, image_missing=True)
+            said = describe_estimate(estimate)
+            report(Status.BUILDING, f"building the {request.profile.name} image" + (f": {said}" if said else ""))
+        building = BuildReporter(report, builder.history, estimate)
+        ticker = asyncio.create_task(self._tick(building))
+        try:
+            built = await builder.ensure(request.profile, on_log=building.line, on_stage=building.stage)
+        finally:
+            ticker.cancel()
         if builder.require_pinned_images:  # an image built before the lock changed
             check_launch(await self.manager.backend.image_labels(built.tag), builder.lock(), request.profile)
         return built.tag

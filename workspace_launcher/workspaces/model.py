@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import enum
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -104,9 +103,6 @@ class ProgressEvent:
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
-_STEP_RE = re.compile(r"^Step (\d+)/(\d+)")
-
-
 def _split(value: str | None) -> list[str]:
     return [v for v in (value or "").split(",") if v]
 
@@ -183,12 +179,15 @@ class PhaseReporter:
         #: The end of the build log, readable through logs() while the image builds.
         self.build_lines: collections.deque[str] = collections.deque(maxlen=200)
 
-    def __call__(self, status: Status, message: str, *, progress: int | None = None, log_line: str | None = None) -> None:
+    def __call__(self, status: Status, message: str, *, progress: int | None = None, log_line: str | None = None,
+                 quiet: bool = False) -> None:
+        """Move to ``status``; ``log_line``: a build line it carries; ``quiet``: a tick of the
+        bar, not worth a line in the server's log."""
         workspace = self.workspace
         workspace.status = status
         workspace.message = message
         workspace.progress = PHASE_PROGRESS[status] if progress is None else progress
-        if log_line is None:
+        if log_line is None and not quiet:
             self.log.info("workspace %s (%s): %s - %s", workspace.id, workspace.name, status.value, message)
         if self.callback is not None:
             event = ProgressEvent(workspace.id, workspace.name, status, workspace.progress, message, log_line, workspace.owner)
@@ -196,13 +195,3 @@ class PhaseReporter:
                 self.callback(event)
             except Exception:  # a broken listener must not break the launch
                 self.log.exception("progress listener failed")
-
-    def build_log(self, line: str) -> None:
-        """Build output: moves the bar from 10% to 55% following the builder's 'Step i/n'."""
-        self.build_lines.append(line.rstrip("\n"))
-        self.workspace.log_tail = "\n".join(self.build_lines)
-        progress = self.workspace.progress
-        if match := _STEP_RE.match(line):
-            step, total = int(match.group(1)), int(match.group(2))
-            progress = max(progress, 10 + int(45 * step / max(total, 1)))
-        self(Status.BUILDING, self.workspace.message or "building", progress=progress, log_line=line)

@@ -16,13 +16,12 @@ export async function showFailure(workspace: IWorkspace): Promise<boolean> {
     })
   );
   body.appendChild(element('div', { className: 'wl-Muted', text: 'Last lines of its log:' }));
-  body.appendChild(
-    element('pre', {
-      className: 'wl-Log',
-      testid: 'wl-failure-log',
-      text: workspace.log_tail || '(the workspace wrote no log)'
-    })
-  );
+  const log = element('pre', {
+    className: 'wl-Log',
+    testid: 'wl-failure-log',
+    text: workspace.log_tail || '(the workspace wrote no log)'
+  });
+  body.appendChild(log);
   const dialog = new Dialog({
     title: `Workspace ${workspace.name} failed`,
     body: new Widget({ node: body }),
@@ -31,6 +30,11 @@ export async function showFailure(workspace: IWorkspace): Promise<boolean> {
   });
   dialog.addClass('wl-FailureDialog');
   tagButtons(dialog, ['wl-failure-close', 'wl-retry']);
-  const result = await dialog.launch();
+  const shown = dialog.launch();
+  // The end of a log says why it failed: show it, not the first steps of the build.
+  requestAnimationFrame(() => {
+    log.scrollTop = log.scrollHeight;
+  });
+  const result = await shown;
   return result.button.accept;
 }

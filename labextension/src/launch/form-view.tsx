@@ -6,7 +6,7 @@ import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { IGpu } from '../contract';
-import { formatMemory } from '../format';
+import { describeEstimate, formatMemory } from '../format';
 import { Badge, FieldError, IFormViewProps } from './form-parts';
 import { IChoice, IFormValues, countChoices, demoOf, gpuChoice, gpuLimit } from './rules';
 import { SourceSection } from './source-section';
@@ -65,6 +65,13 @@ function ProfileSection(props: IFormViewProps): JSX.Element {
             )}
           </div>
           {profile.description && <div className="wl-Muted">{profile.description}</div>}
+          {!profile.built && (
+            <div className="wl-BuildEstimate" data-testid="wl-build-estimate">
+              {profile.build_estimate
+                ? `Launching builds its image first: ${describeEstimate(profile.build_estimate)}.`
+                : 'Launching builds its image first; a first build takes a while.'}
+            </div>
+          )}
         </div>
       )}
     </fieldset>

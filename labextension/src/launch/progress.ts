@@ -167,14 +167,24 @@ export class LaunchProgress implements IDisposable {
     }
   }
 
-  /** Replace the progress notification by a final one (without a progress bar). */
+  /**
+   * Turn the progress notification into the final one. An update, not a dismiss and a new
+   * toast: JupyterLab applies toast updates asynchronously, so a "waiting for its Jupyter"
+   * update still in flight would bring a dismissed toast back beside "is running".
+   */
   private _finish(
     message: string,
     type: Notification.TypeOptions,
     options: Notification.IOptions<ReadonlyJSONValue>
   ): string {
-    Notification.dismiss(this._notification);
-    return Notification.emit(message, type, options);
+    const updated = Notification.update({
+      id: this._notification,
+      message,
+      type,
+      autoClose: options.autoClose ?? false,
+      actions: options.actions ?? []
+    });
+    return updated ? this._notification : Notification.emit(message, type, options);
   }
 
   private _openAction(workspace: IWorkspace): Notification.IAction {
@@ -199,9 +209,10 @@ export class LaunchProgress implements IDisposable {
   }
 
   private _text(workspace: IWorkspace): string {
+    // The phase's message names what runs ("building the shared Jupyter layer (step 3/12)");
+    // JupyterLab cuts toasts at 140 characters, so the status word is left out beside it.
     const percent = clampPercent(workspace.progress);
-    const detail = workspace.message ? ` — ${workspace.message}` : '';
-    return `Workspace ${workspace.name}: ${workspace.status} (${percent}%)${detail}`;
+    return `Workspace ${workspace.name}: ${workspace.message || workspace.status} (${percent}%)`;
   }
 
   private readonly _id: string;

@@ -73,3 +73,17 @@ def test_a_demo_that_is_not_a_relative_notebook_is_refused(tmp_path, demo):
     path = _profile_dir(tmp_path, "bad", {"framework": "jax", "demo": demo})
     with pytest.raises(ConfigError, match="must be a relative path to a .ipynb file"):
         ProfileRegistry(config=Config({"ProfileRegistry": {"extra_profiles": {"bad": str(path)}}}))
+
+
+@pytest.mark.parametrize("stated", [{"minutes": 0, "size": "9g"}, {"minutes": 5}, {"minutes": 5, "size": "big"},
+                                    {"minutes": True, "size": "1g"}, "10 min", {"minutes": 5, "size": "1g", "x": 1}])
+def test_a_build_estimate_that_cannot_be_read_is_refused(tmp_path, stated):
+    path = _profile_dir(tmp_path, "bad", {"framework": "jax", "build_estimate": stated})
+    with pytest.raises(ConfigError, match="build_estimate"):
+        ProfileRegistry(config=Config({"ProfileRegistry": {"extra_profiles": {"bad": str(path)}}}))
+
+
+def test_every_packaged_profile_states_what_its_first_build_takes():
+    for profile in ProfileRegistry().all().values():
+        seconds, size = profile.stated_build()
+        assert seconds >= 60 and size >= 100 * 1024**2, profile.name

@@ -179,3 +179,36 @@ def test_labels_record_the_base_digest_and_id(context):
     labels = api.built[0]["labels"]
     assert labels["workspace-launcher.base-digest"] == BASE["Id"] == labels["workspace-launcher.base-id"]
     assert labels["workspace-launcher.base-image"] == "workspace-launcher/base:bookworm"
+
+
+class BuildingAPI(FakeAPI):
+    """A FakeAPI whose builds succeed: the tag then names an image with the build's labels."""
+
+    def build(self, **kw):
+        self.built.append(kw)
+        self.images_by_ref[kw["tag"]] = {"Id": f"sha256:{len(self.built):064d}", "Size": 1000 * len(self.built),
+                                         "Config": {"Labels": kw["labels"]}}
+        return iter([{"stream": "Step 1/1 : FROM x\n"}])
+
+
+def test_ensure_says_which_image_it_builds_and_keeps_how_long_each_took(context, tmp_path):
+    api = BuildingAPI({"workspace-launcher/base:bookworm": BASE})
+    b = ImageBuilder(engine=FakeEngine(api), build_history_file=str(tmp_path / "builds.json"))
+    profile = make_profile(context)
+    assert asyncio.run(b.contexts_to_build(profile)) == ["jupyter", "demo"]
+    assert asyncio.run(b.build_estimate(profile)) is None  # nothing measured, nothing stated
+    stages: list = []
+    built = asyncio.run(b.ensure(profile, on_stage=lambda c, all_: stages.append((c, list(all_)))))
+    assert built.built and stages == [("jupyter", ["jupyter", "demo"]), ("demo", ["jupyter", "demo"])]
+    assert b.history.last("jupyter").size_bytes == 1000 and b.history.last("demo").size_bytes == 2000
+    # Built: nothing to build, nothing to estimate; a new profile context on the same layer
+    # builds only itself, estimated from the last build of its name.
+    assert asyncio.run(b.contexts_to_build(profile)) == []
+    assert asyncio.run(b.build_estimate(profile)) is None
+    (context / "extra.txt").write_text("changed")
+    assert asyncio.run(b.contexts_to_build(profile)) == ["demo"]
+    said = asyncio.run(b.build_estimate(profile))
+    assert (said.size_bytes, said.source) == (2000, "last build")
+    stages.clear()
+    asyncio.run(b.ensure(profile, on_stage=lambda c, all_: stages.append((c, list(all_)))))
+    assert stages == [("demo", ["demo"])]
