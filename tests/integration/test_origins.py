@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from jupyter_server.auth import Authorizer
+from jupyter_server.base.handlers import log as jupyter_log
 from tornado.httpclient import HTTPClientError
 
 from workspace_launcher.proxy.sessions import COOKIE_NAME
@@ -148,9 +150,15 @@ async def test_a_session_ends_when_its_workspace_stops(host, client, session_con
         session = await open_session(client, host, launched.id)
         assert (await fetch(client, host.at(launched.id, "api/status"), headers=session.cookie)).code == 200
         await host.manager.stop(owner=test_owner, workspace_id=launched.id)
-        assert (await fetch(client, host.at(launched.id, "api/status"), headers=session.cookie)).code == 403
+        # The ended session opens nothing, but its tab is told why: stopped (503, which JupyterLab backs off on).
+        stopped = await fetch(client, host.at(launched.id, "api/status"), headers=session.cookie)
+        assert stopped.code == 503 and b"stopped" in stopped.body, stopped.body
+        page = await fetch(client, host.at(launched.id, "lab"), headers=session.cookie)
+        assert page.code == 503 and b"<h1>503 : Service Unavailable</h1>" in page.body
+        assert b"Open the workspace again" in page.body and "default-src 'none'" in page.headers["Content-Security-Policy"]
         await host.manager.start(owner=test_owner, workspace_id=launched.id)
-        assert (await fetch(client, host.at(launched.id, "api/status"), headers=session.cookie)).code == 403
+        refused = await fetch(client, host.at(launched.id, "api/status"), headers=session.cookie)
+        assert refused.code == 403 and b"restarted" in refused.body
         # Restarted behind this server's back (another server, the engine's CLI): the generation moved on.
         fresh = await open_session(client, host, launched.id)
         assert (await fetch(client, host.at(launched.id, "api/status"), headers=fresh.cookie)).code == 200
@@ -161,15 +169,63 @@ async def test_a_session_ends_when_its_workspace_stops(host, client, session_con
         await asyncio.sleep(2.1)  # the host's connection cache (connections.CONNECTION_TTL) expires
         refused = await fetch(client, host.at(launched.id, "api/status"), headers=fresh.cookie)
         assert refused.code == 403 and b"restarted" in refused.body
-        # Deleted: its last session goes with it.
+        # Deleted: its last session goes with it, and its tab is told it is gone (410, not 404).
         last = await open_session(client, host, launched.id)
         await host.manager.delete(owner=test_owner, workspace_id=launched.id, purge=True)
         sessions = jp_serverapp.web_app.settings["workspace_launcher_sessions"]
         assert sessions.find([last.value], workspace_id=launched.id) is None
-        assert (await fetch(client, host.at(launched.id, "api/status"), headers=last.cookie)).code == 403
+        gone = await fetch(client, host.at(launched.id, "api/contents"), headers=last.cookie)
+        assert gone.code == 410 and json.loads(gone.body)["reason"] == "Gone"
+        assert f"Workspace {launched.id} was deleted" in json.loads(gone.body)["message"]
+        page = await fetch(client, host.at(launched.id, "lab"), headers=last.cookie)
+        assert page.code == 410 and b"<h1>410 : Gone</h1>" in page.body
+        assert f'href="http://localhost:{host.port}{BASE_URL}lab">Back to JupyterLab'.encode() in page.body
+        # A cookie that never was a session learns nothing of it.
+        assert (await fetch(client, host.at(launched.id, "api/status"), headers={"Cookie": f"{COOKIE_NAME}=x"})).code == 403
     finally:
         if launched.id in {w.id for w in await host.manager.list(owner=test_owner)}:
             await host.manager.delete(owner=test_owner, workspace_id=launched.id, purge=True)
+
+
+
+class Records(logging.Handler):
+    """What the server logs while it is attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def test_a_workspace_deleted_elsewhere_answers_its_tabs_410_and_says_so_once(
+    host, client, session_config, minimal_image, test_owner
+):
+    """Real workspace, deleted by another server (the CLI): this server's session still holds,
+    so the proxy learns it from the engine. Never 404 (JupyterLab re-asks a 404 directory at
+    once, forever); one log line per interval, not two per request."""
+    launched = await host.manager.launch(owner=test_owner, profile="minimal", name="deleted-elsewhere")
+    session = await open_session(client, host, launched.id)
+    other = WorkspaceManager(config=session_config, base_url=BASE_URL)
+    try:
+        await other.delete(owner=test_owner, workspace_id=launched.id, purge=True)
+    finally:
+        other.engine.close()
+    await asyncio.sleep(2.1)  # the host's connection cache (connections.CONNECTION_TTL) expires
+    records, logger = Records(), jupyter_log()
+    logger.addHandler(records)
+    try:
+        for rest in ["api/contents", "api/kernels", "api/sessions", "lab/api/workspaces"] * 10:
+            answer = await fetch(client, host.at(launched.id, rest), headers=session.cookie)
+            assert answer.code == 410 and answer.headers["Content-Type"] == "application/json", (rest, answer.code)
+        with pytest.raises(HTTPClientError) as refused:
+            await ws_connect(host.at(launched.id, "api/events/subscribe"), session.cookie)
+        assert refused.value.code == 410
+    finally:
+        logger.removeHandler(records)
+    about = [line for line in records.lines if launched.id in line]
+    assert len(about) == 1 and "answering 410" in about[0] and "were not logged" in about[0], about
 
 
 # -- what a workspace's origin refuses ------------------------------------------------------------

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -83,6 +84,33 @@ async def test_a_kernel_runs_in_the_workspace_through_the_proxy(host, client, wo
         ws.close()
     finally:
         await fetch(client, host.at(workspace.id, f"api/kernels/{kernel_id}"), method="DELETE", headers=own)
+
+
+
+async def test_the_workspaces_jupyter_is_quiet(host, client, workspace, docker_client):
+    """The shared image's defaults: no news question or update check in the workspace's
+    JupyterLab, and no WebSocket ping warning in its log once a kernel's WebSocket opened."""
+    session = await open_session(client, host, workspace.id)
+    own = {**session.cookie, "Origin": host.origin_of(workspace.id)}
+    settings = await fetch(client, host.at(workspace.id, "lab/api/settings/@jupyterlab/apputils-extension:notification"),
+                           headers=own)
+    assert settings.code == 200, settings.body
+    defaults = json.loads(settings.body)["schema"]["properties"]  # the image's overrides are its defaults
+    assert defaults["fetchNews"]["default"] == "false" and defaults["checkForUpdates"]["default"] is False
+    lab = await fetch(client, host.at(workspace.id, "lab"), headers=own)
+    page_config = re.search(rb'<script id="jupyter-config-data" type="application/json">(.*?)</script>', lab.body, re.S)
+    assert json.loads(page_config[1])["news"] == {"disabled": True}  # LabApp.news_url = None
+    response = await fetch(client, host.at(workspace.id, "api/kernels"), method="POST", body=json.dumps({"name": "python3"}), headers=own)
+    kernel_id = json.loads(response.body)["id"]
+    try:
+        ws = await ws_connect(host.at(workspace.id, f"api/kernels/{kernel_id}/channels"), own)
+        assert (await execute(ws, "print(6 * 7)")).strip() == "42"
+        ws.close()
+    finally:
+        await fetch(client, host.at(workspace.id, f"api/kernels/{kernel_id}"), method="DELETE", headers=own)
+    log = docker_client.containers.get(f"workspace-launcher-{workspace.id}").logs().decode(errors="replace")
+    assert f"Kernel started: {kernel_id}" in log  # the log of the Jupyter that served the WebSocket
+    assert "websocket_ping" not in log, log[-3000:]
 
 
 async def test_a_terminal_runs_in_the_workspace_through_the_proxy(host, client, workspace):

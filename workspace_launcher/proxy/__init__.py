@@ -7,7 +7,8 @@
 - ``workspace_origin``: a workspace's own origin, the handshake's second half and the proxy;
 - ``relay``: the streaming HTTP and WebSocket relay both proxies share, over ``client`` (the one
   aiohttp session to workspaces); ``pages``: the proxy's own error answers; ``rules`` and
-  ``policy``: the pure rules of what crosses, and of which browser requests may.
+  ``policy``: the pure rules of what crosses, and of which browser requests may;
+  ``log_limit``: once-per-interval log lines for the tabs left open on an ended workspace.
 
 May import the launcher's ``errors``, ``api.handlers`` (the shared handler context),
 ``workspaces.upstream`` and ``workspaces.readiness``; never the engine.

@@ -175,7 +175,7 @@ class HostOriginProxyHandler(LauncherPageContext, ProxyRelay, JupyterHandler):
     def rewritten_set_cookie(self, value: str, prefix: str) -> str | None:
         return rewrite_set_cookie(value, prefix=prefix, dropped=COOKIE_NAMES, **self._host_cookie_names())
 
-    def way_back(self) -> tuple[str, str] | None:
+    def way_back(self, status_code: int) -> tuple[str, str] | None:
         return url_path_join(self.base_url, "lab"), "Back to JupyterLab"
 
 

@@ -20,9 +20,10 @@ from tornado import httputil, web, websocket
 from tornado.iostream import StreamClosedError
 
 from workspace_launcher.api.handlers import LauncherContext
-from workspace_launcher.errors import Conflict, LauncherError
+from workspace_launcher.errors import Conflict, LauncherError, NotFound
 from workspace_launcher.proxy.client import BodyPipe, Target, upstream_session
-from workspace_launcher.proxy.pages import error_page, json_error
+from workspace_launcher.proxy.log_limit import OncePerInterval
+from workspace_launcher.proxy.pages import PAGE_CSP, error_page, json_error
 from workspace_launcher.proxy.rules import (
     DROPPED_REQUEST_HEADERS,
     DROPPED_RESPONSE_HEADERS,
@@ -44,13 +45,29 @@ ROUTE = "/workspace-launcher/workspaces/"
 #: Jupyter enforces its own (ServerApp.max_body_size).
 MAX_BODY_SIZE = 1 << 40
 
-async def running_upstream(manager, owner: str, workspace_id: str) -> Upstream:
+#: What the proxy answers for a workspace its session proves existed and that is gone. Not 404:
+#: JupyterLab's file browser takes a 404 of its directory for "directory not found" and asks for
+#: "/" again at once, forever (about 90 requests a second here). On 410 it, the kernel, session
+#: and terminal polls and the event WebSocket all back off, and a kernel is marked dead.
+GONE = 410
+DELETED_MESSAGE = ("Workspace %s was deleted. Nothing of it is left to load here: close this tab, "
+                   "or go back to JupyterLab to launch another.")
+#: The answers about an ended workspace (deleted; stopped) that its open tabs get over and over.
+ENDED_STATUSES = frozenset({GONE, 503})
+
+
+async def running_upstream(manager, owner: str, workspace_id: str, *, existed: bool = False) -> Upstream:
     """Where a running workspace of ``owner`` is reached, or the HTTP error to answer: 503 while it
-    is not running (a conflict of state, not of input), the launcher's own status otherwise."""
+    is not running (a conflict of state, not of input), 410 once it is gone when the caller
+    knows that it ``existed`` (the proxy: a session for it), the launcher's own status otherwise."""
     try:
         return await manager.connection(owner=owner, workspace_id=workspace_id)
     except Conflict as e:
         raise web.HTTPError(503, "%s", e.message) from e
+    except NotFound as e:
+        if existed:
+            raise web.HTTPError(GONE, DELETED_MESSAGE, workspace_id) from e
+        raise web.HTTPError(e.status_code, "%s", e.message) from e
     except LauncherError as e:
         raise web.HTTPError(e.status_code, "%s", e.message) from e
 
@@ -72,18 +89,43 @@ class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
         self._upgrade = self.request.method == "GET" and headers.get("Upgrade", "").lower() == "websocket"
         _, slash, rest = self.request.path.partition(ROUTE)[2].partition("/")
         self._rest = slash + rest  # raw, as sent: forwarded byte for byte
-        #: API calls and WebSocket upgrades get 403 and JSON errors; pages a login redirect and HTML.
-        self._api = self._upgrade or self._rest == "/api" or self._rest.startswith("/api/")
+        #: API calls (Jupyter's and JupyterLab's own, lab/api/) and WebSocket upgrades get 403 and
+        #: JSON errors; pages a login redirect and HTML.
+        self._api = self._upgrade or self._rest == "/api" or self._rest.startswith(("/api/", "/lab/api/"))
         self._target: Target | None = None
         self._body: BodyPipe | None = None
         self._upstream: asyncio.Task[aiohttp.ClientResponse] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Set for an ended workspace's repeated answer: ``ended_log`` speaks for it instead.
+        self._quiet = False
 
     # -- choosing the target ----------------------------------------------------------------
     async def running_upstream(self, owner: str, workspace_id: str) -> Upstream:
-        """The owner's running workspace, or the HTTP error to answer (503 while not running)."""
-        return await running_upstream(self.manager, owner, workspace_id)
+        """The owner's running workspace, or the HTTP error to answer: 503 while not running,
+        410 once it is gone (a session for it, checked before, shows that it existed)."""
+        try:
+            return await running_upstream(self.manager, owner, workspace_id, existed=True)
+        except web.HTTPError as e:
+            if e.status_code in ENDED_STATUSES:
+                self._note_ended(workspace_id, e)
+            raise
+
+    @property
+    def ended_log(self) -> OncePerInterval:
+        """One per application: every handler's requests count against the same interval."""
+        return self.settings.setdefault("workspace_launcher_ended_log", OncePerInterval())  # type: ignore[attr-defined]
+
+    def _note_ended(self, workspace_id: str, error: web.HTTPError) -> None:
+        """Log an ended workspace's answer once per interval, not per request of its open tabs,
+        which go on polling; this request's own warning and access line are left out."""
+        self._quiet = True
+        held = self.ended_log.due((workspace_id, error.status_code))
+        if held is not None:
+            message = error.log_message % error.args if error.args else error.log_message
+            self.log.warning("workspace %s: answering %s to its open tabs (%s); %d such requests in the last "
+                             "%.0f s were not logged", workspace_id, error.status_code, message, held,
+                             self.ended_log.interval)
 
     def route_to(self, workspace_id: str, upstream: Upstream) -> None:
         """Aim this request at ``upstream``; or answer it here (a redirect, a refusal)."""
@@ -119,8 +161,8 @@ class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
     def rewritten_set_cookie(self, value: str, prefix: str) -> str | None:
         raise NotImplementedError
 
-    def way_back(self) -> tuple[str, str] | None:
-        """The (href, text) of the link an error page offers."""
+    def way_back(self, status_code: int) -> tuple[str, str] | None:
+        """The (href, text) of the link an error page for ``status_code`` offers."""
         return None
 
     def compute_etag(self) -> str | None:
@@ -362,4 +404,15 @@ class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
             self.finish(json_error(message, self._reason))
             return
         self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish(error_page(f"{status_code} {self._reason}", message, self.way_back()))
+        self.set_header("Content-Security-Policy", PAGE_CSP)
+        self.finish(error_page(status_code, self._reason, message, self.way_back(status_code)))
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
+        if not self._quiet:
+            super().log_exception(typ, value, tb)
+
+    def _log(self) -> None:
+        """The access log line (tornado's hook for it), but not for an ended workspace's
+        repeated answers: ``_note_ended`` logs those once per interval."""
+        if not self._quiet:
+            super()._log()

@@ -60,6 +60,9 @@ class WorkspaceSessions(LoggingConfigurable):
         self._clock = clock
         self._codes: dict[str, Grant] = {}
         self._sessions: dict[str, Grant] = {}
+        #: Sessions revoked because their workspace stopped, restarted or went away, until they
+        #: would have expired: their tabs are told why (deleted, stopped) instead of only "no".
+        self._ended: dict[str, Grant] = {}
 
     def mint_code(self, *, owner: str, workspace_id: str, generation: str, next_path: str) -> str:
         """A code the workspace's origin trades, once, for a session."""
@@ -91,18 +94,33 @@ class WorkspaceSessions(LoggingConfigurable):
                 return grant
         return None
 
+    def find_ended(self, values: Iterable[str], *, workspace_id: str) -> Grant | None:
+        """The revoked session among the cookie ``values`` that was for ``workspace_id``, if any.
+
+        It opens nothing: it only lets the proxy tell a tab left open why its workspace is
+        gone (deleted, stopped), which a tab that never had a session is not told."""
+        now = self._clock()
+        for value in values:
+            grant = self._ended.get(value)
+            if grant is not None and grant.workspace_id == workspace_id and grant.expires > now:
+                return grant
+        return None
+
     def revoke(self, workspace_id: str) -> int:
         """End every code and session of a workspace (it stopped, restarted or went away)."""
+        self._prune()
         ended = 0
         for store in (self._codes, self._sessions):
             for key in [k for k, g in store.items() if g.workspace_id == workspace_id]:
+                if store is self._sessions:
+                    self._ended[key] = store[key]
                 del store[key]
                 ended += 1
         return ended
 
     def _prune(self) -> None:
         now = self._clock()
-        for store in (self._codes, self._sessions):
+        for store in (self._codes, self._sessions, self._ended):
             for key in [k for k, g in store.items() if g.expires <= now]:
                 del store[key]
 

@@ -10,7 +10,7 @@ host (its pages, its API, its static files) is ever served on a workspace's orig
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from jupyter_server.base.handlers import log as jupyter_log
 from jupyter_server.utils import url_path_join
@@ -18,9 +18,9 @@ from tornado import web
 
 from workspace_launcher.proxy.host import LauncherPageContext
 from workspace_launcher.proxy.origins import SESSION_ROUTE, OriginTemplate, open_url
-from workspace_launcher.proxy.pages import error_page, json_error
+from workspace_launcher.proxy.pages import PAGE_CSP, error_page, json_error
 from workspace_launcher.proxy.policy import cross_origin_refusal, guarded_read_refusal, origin_of
-from workspace_launcher.proxy.relay import ProxyRelay
+from workspace_launcher.proxy.relay import GONE, ProxyRelay
 from workspace_launcher.proxy.rules import forwarded_cookies, rewrite_set_cookie
 from workspace_launcher.proxy.sessions import COOKIE_NAME, COOKIE_NAMES, SECURE_COOKIE_NAME, Grant
 
@@ -57,6 +57,11 @@ class WorkspaceOriginContext(LauncherPageContext):
         url = self.origins.reopen_url(self.request.host, open_url(self.host_base_url, workspace_id))  # type: ignore[attr-defined]
         return (url, "Open the workspace again through JupyterLab") if url else None
 
+    def home_link(self) -> tuple[str, str] | None:
+        """The host's JupyterLab, for a workspace that is gone (nothing to open again)."""
+        url = self.origins.reopen_url(self.request.host, url_path_join(self.host_base_url, "lab"))  # type: ignore[attr-defined]
+        return (url, "Back to JupyterLab") if url else None
+
     def check_xsrf_cookie(self) -> None:
         """No host XSRF here: ``prepare`` checks Origin and fetch metadata instead."""
 
@@ -87,7 +92,8 @@ class SessionHandler(WorkspaceOriginContext, web.RequestHandler):
         error = kwargs.get("exc_info", (None, None))[1]
         message = error.log_message if isinstance(error, web.HTTPError) and error.log_message else self._reason
         self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish(error_page(f"{status_code} {self._reason}", message, self.reopen_link()))
+        self.set_header("Content-Security-Policy", PAGE_CSP)
+        self.finish(error_page(status_code, self._reason, message, self.reopen_link()))
 
 
 class NotServedHandler(WorkspaceOriginContext, web.RequestHandler):
@@ -115,7 +121,7 @@ class WorkspaceOriginProxyHandler(WorkspaceOriginContext, ProxyRelay):
             raise web.HTTPError(403, "%s", refusal)
         grant = self.sessions.find(self._session_values(), workspace_id=workspace_id)
         if grant is None or grant.owner != self.owner:
-            raise web.HTTPError(403, "no session for this workspace here: open it from JupyterLab")
+            await self._refuse_without_session(workspace_id)
         self.current_user = grant
         upstream = await self.running_upstream(grant.owner, workspace_id)
         if upstream.generation != grant.generation:
@@ -123,6 +129,19 @@ class WorkspaceOriginProxyHandler(WorkspaceOriginContext, ProxyRelay):
             raise web.HTTPError(403, "the workspace restarted since it was opened: open it again from JupyterLab")
         self.manager.record_activity(workspace_id)
         self.route_to(workspace_id, upstream)
+
+    async def _refuse_without_session(self, workspace_id: str) -> NoReturn:
+        """403; but a tab whose session ended with its workspace is told why (410 deleted, 503
+        stopped), an answer JupyterLab backs off on, and it stops asking so often."""
+        ended = self.sessions.find_ended(self._session_values(), workspace_id=workspace_id)
+        if ended is not None and ended.owner == self.owner:
+            upstream = await self.running_upstream(ended.owner, workspace_id)  # raises while gone or stopped
+            if upstream.generation == ended.generation:  # ended, yet still up: on its way out
+                error = web.HTTPError(503, "workspace %s is stopping", workspace_id)
+                self._note_ended(workspace_id, error)
+                raise error
+            raise web.HTTPError(403, "the workspace restarted since it was opened: open it again from JupyterLab")
+        raise web.HTTPError(403, "no session for this workspace here: open it from JupyterLab")
 
     def before_forwarding(self, rest: str) -> None:
         refusal = guarded_read_refusal(self.request.method or "GET", rest, self.request.headers,
@@ -164,8 +183,8 @@ class WorkspaceOriginProxyHandler(WorkspaceOriginContext, ProxyRelay):
     def rewritten_set_cookie(self, value: str, prefix: str) -> str | None:
         return rewrite_set_cookie(value, prefix=prefix, dropped=COOKIE_NAMES)
 
-    def way_back(self) -> tuple[str, str] | None:
-        return self.reopen_link()
+    def way_back(self, status_code: int) -> tuple[str, str] | None:
+        return self.home_link() if status_code == GONE else self.reopen_link()
 
 
 def workspace_origin_handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:

@@ -93,3 +93,22 @@ def test_expired_entries_are_pruned(sessions, clock):
     clock.now += 7200
     mint(sessions)
     assert len(sessions) == 0
+
+
+def test_a_revoked_session_is_remembered_as_ended_for_its_workspace_only(sessions):
+    value, grant = sessions.redeem(mint(sessions), workspace_id=A)
+    assert sessions.find_ended([value], workspace_id=A) is None  # live, not ended
+    sessions.revoke(A)
+    assert sessions.find([value], workspace_id=A) is None  # it opens nothing any more
+    assert sessions.find_ended(["made-up", value], workspace_id=A) == grant
+    assert sessions.find_ended([value], workspace_id=B) is None
+    assert sessions.find_ended(["made-up", ""], workspace_id=A) is None
+
+
+def test_an_ended_session_is_forgotten_when_it_would_have_expired(sessions, clock):
+    value, _ = sessions.redeem(mint(sessions), workspace_id=A)
+    sessions.revoke(A)
+    clock.now += 3601
+    assert sessions.find_ended([value], workspace_id=A) is None
+    sessions.revoke(B)  # prunes
+    assert sessions._ended == {}
