@@ -232,8 +232,8 @@ def running_lab(tmp: Path, owner: str, *, url_host: str = "127.0.0.1", settings:
     config_dir.mkdir()
     config = _server_config(tmp, owner, dataset_root) + "".join(f"c.{k} = {v!r}\n" for k, v in (settings or {}).items())
     (config_dir / "jupyter_server_config.py").write_text(config)
-    # The host lab's news prompt, answered "No" in advance (the workspaces' labs get it answered
-    # by dismiss_news); the answer is a user setting, stored here.
+    # The host lab's news prompt, answered "No" in advance as a user setting (the workspaces' labs
+    # never ask: their image's settings overrides answer it; assert_no_news_prompt checks).
     news = config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}\n')
@@ -387,15 +387,14 @@ def open_lab(page, url: str | None = None, *, timeout: float = UI_TIMEOUT, news_
     if url is not None:
         page.goto(url)
     page.locator("#jp-main-dock-panel").wait_for(state="visible", timeout=timeout)
-    dismiss_news(page, timeout=news_timeout)
+    assert_no_news_prompt(page, timeout=news_timeout)
 
 
-def dismiss_news(page, timeout: float = 15_000) -> None:
+def assert_no_news_prompt(page, timeout: float = 15_000) -> None:
     """Assert that JupyterLab does not ask about its news feed, which it does soon after it
     starts unless answered in advance: the workspace image's settings overrides answer it
     (images/jupyter), the host lab's user settings here. Waits ``timeout`` ms for the prompt
-    to show (0: only checks that it is not there now). The name is the old one, from when
-    workspace labs asked and the tests answered No."""
+    to show (0: only checks that it is not there now)."""
     toast = page.locator(".Toastify__toast").filter(has_text="official Jupyter news")
     try:
         toast.wait_for(state="visible", timeout=timeout or 1)

@@ -10,7 +10,13 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import BROKEN_BUILD_ERROR, BROKEN_PROFILE, LAUNCH_TIMEOUT, by_id, screenshot
+from .conftest import (
+    BROKEN_BUILD_ERROR,
+    BROKEN_PROFILE,
+    LAUNCH_TIMEOUT,
+    by_id,
+    screenshot,
+)
 from .test_launcher_ui import click_launch, hide_toasts, open_dialog
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import docker.errors
@@ -15,7 +16,14 @@ from playwright.sync_api import expect
 
 from workspace_launcher.engine import spec as specs
 
-from .conftest import DEMO_PROFILE, LAUNCH_TIMEOUT, by_id, dismiss_news, open_lab, screenshot
+from .conftest import (
+    DEMO_PROFILE,
+    LAUNCH_TIMEOUT,
+    assert_no_news_prompt,
+    by_id,
+    open_lab,
+    screenshot,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -205,7 +213,7 @@ def test_launch_use_stop_delete(lab, lab_server, browser, docker_client):
     notebook = new_notebook(workspace_page)
     output = run_cell(notebook, "import socket, os; print(socket.gethostname(), os.listdir('/datasets'))")
     expect(output).to_contain_text(f"{name} ['demo']", timeout=60_000)
-    dismiss_news(workspace_page, timeout=0)
+    assert_no_news_prompt(workspace_page, timeout=0)
     screenshot(workspace_page, "workspace-lab.png")
 
     # Back in the host lab: stop from the panel. It asks first (its kernels end); Cancel keeps it.
@@ -402,3 +410,25 @@ def test_notebook_widget_launches_and_links(lab, lab_server):
     assert_on_own_origin(tab.url, match["id"], lab_server)
     answer = lab_server.api("DELETE", f"workspaces/{match['id']}", params={"purge": "true"})
     assert answer.status_code == 204, answer.text
+
+
+def test_the_command_is_where_the_readme_says(lab):
+    """README: "New GPU Workspace…" is on the launcher card, in File > New and in the command
+    palette (there is no menu of its own)."""
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "**File > New**" in readme and "command palette" in readme and "Workspaces menu" not in readme
+    page = lab
+    expect(launcher_card(page)).to_be_visible()
+    page.locator(".lm-MenuBar-itemLabel", has_text="File").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^New$")).hover()
+    item = page.locator(".lm-Menu-itemLabel", has_text="New GPU Workspace…")
+    expect(item).to_be_visible()
+    item.click()
+    expect(by_id(page, "wl-launch-form")).to_be_visible()
+    by_id(page, "wl-cancel").click()
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".jp-ModalCommandPalette input, #command-palette input").first
+    expect(palette).to_be_visible()
+    palette.fill("New GPU Workspace")
+    expect(page.locator(".lm-CommandPalette-itemLabel", has_text="New GPU Workspace…")).to_be_visible()
+    page.keyboard.press("Escape")
