@@ -6,4 +6,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup-host.sh"
 setup_host "[test]" chromium:chromium
 cd "$REPO_ROOT"
 export WORKSPACE_LAUNCHER_TEST_CA_BUNDLE="${WORKSPACE_LAUNCHER_TEST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
-WORKSPACE_LAUNCHER_REFRESH_SCREENSHOTS=1 exec "$VENV/bin/python" -m pytest tests/browser/test_launcher_ui.py "$@"
+WORKSPACE_LAUNCHER_REFRESH_SCREENSHOTS=1 exec "$VENV/bin/python" -m pytest tests/browser "$@"
