@@ -74,6 +74,7 @@ export function describeEstimate(
   const minutes = Math.round(estimate.seconds / 60);
   const time = minutes < 1 ? 'under a minute' : `about ${minutes} min`;
   const size = estimate.size_bytes ? `, ${formatBytes(estimate.size_bytes)}` : '';
-  const source = estimate.source === 'last build' ? 'from its last build' : "the profile's estimate";
+  const source =
+    estimate.source === 'last build' ? 'from its last build' : "the profile's estimate";
   return `${time}${size} (${source})`;
 }

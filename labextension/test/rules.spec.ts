@@ -254,12 +254,12 @@ describe('the demo', () => {
   });
 
   it('is unticked for a profile without one, kept for one with one', () => {
-    expect(fitDemoToProfile(values({ profile: 'minimal', openDemo: true }), profiles).openDemo).toBe(
-      false
-    );
-    expect(fitDemoToProfile(values({ profile: 'pytorch', openDemo: true }), profiles).openDemo).toBe(
-      true
-    );
+    expect(
+      fitDemoToProfile(values({ profile: 'minimal', openDemo: true }), profiles).openDemo
+    ).toBe(false);
+    expect(
+      fitDemoToProfile(values({ profile: 'pytorch', openDemo: true }), profiles).openDemo
+    ).toBe(true);
   });
 
   it("is an error shown next to its field, as is a snapshot's", () => {

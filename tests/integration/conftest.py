@@ -13,6 +13,7 @@ import os
 import secrets
 
 import docker
+import docker.errors
 import pytest
 from traitlets.config import Config
 
@@ -87,6 +88,15 @@ def labelled_snapshot(docker_client, base: str, reference: str, owner: str, **la
               "profile": "minimal", "created": "2026-12-03T06:00:00+00:00", **labels}
     label_line = " ".join(f'workspace-launcher.{k}="{v}"' for k, v in values.items())
     docker_client.images.build(fileobj=io.BytesIO(f"FROM {base}\nLABEL {label_line}\n".encode()), tag=reference, rm=True)
+
+
+def remove_images(docker_client, *references: str) -> None:
+    """Remove these images if they exist (a test's clean-up)."""
+    for reference in references:
+        try:
+            docker_client.images.remove(reference, force=True)
+        except docker.errors.ImageNotFound:
+            pass
 
 
 @pytest.fixture(scope="session")

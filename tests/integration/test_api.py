@@ -7,7 +7,6 @@ import io
 import json
 import re
 
-import docker
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
@@ -15,7 +14,7 @@ from tornado.websocket import websocket_connect
 from workspace_launcher.workspaces.manager import EVENT_SCHEMA_ID, WorkspaceManager
 from workspace_launcher.workspaces.validation import owner_slug
 
-from .conftest import labelled_snapshot, make_config
+from .conftest import labelled_snapshot, make_config, remove_images
 from .openapi_check import check, spec
 from .test_workspaces import FAKE_GPUS
 
@@ -271,11 +270,7 @@ async def test_snapshots_are_listed_to_their_owner_only_and_deleted_by_tag(jp_fe
         assert check(await jp_fetch(*API, "snapshots"), "/snapshots") == []
         assert not docker_client.images.list(name=mine.split(":")[0])
     finally:
-        for reference in (mine, foreign):
-            try:
-                docker_client.images.remove(reference, force=True)
-            except docker.errors.ImageNotFound:
-                pass
+        remove_images(docker_client, mine, foreign)
 
 
 async def subscribe(jp_ws_fetch):

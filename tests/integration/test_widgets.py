@@ -12,7 +12,7 @@ import pytest
 from workspace_launcher.notebook.widget import LauncherClient, WorkspaceLauncher
 from workspace_launcher.workspaces.validation import owner_slug
 
-from .conftest import labelled_snapshot, make_config
+from .conftest import labelled_snapshot, make_config, remove_images
 from .test_workspaces import FAKE_GPUS
 
 
@@ -190,8 +190,4 @@ async def test_the_widget_launches_a_snapshot_and_offers_the_demo_where_there_is
         status, _ = await asyncio.to_thread(client.request, "DELETE", f"workspaces/{workspace['id']}", params={"purge": "true"})
         assert status == 204
     finally:
-        for reference in (mine, foreign):
-            try:
-                docker_client.images.remove(reference, force=True)
-            except docker.errors.ImageNotFound:
-                pass
+        remove_images(docker_client, mine, foreign)

@@ -103,3 +103,13 @@ def networked_container(address: str | None = "172.18.0.5", port: str | None = "
     networks = {network: {"IPAddress": address or "", "Gateway": gateway}}
     ports = {"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": port}] if port else None}
     return Container.from_attrs({"NetworkSettings": {"Networks": networks, "Ports": ports}})
+
+
+class ManualClock:
+    """A monotonic clock the test turns: ``clock.now += 60``."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

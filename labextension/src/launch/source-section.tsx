@@ -65,8 +65,8 @@ export function SourceSection(props: IFormViewProps): JSX.Element {
             ))}
           </HTMLSelect>
           <div className="wl-Muted" data-testid="wl-snapshot-details">
-            {chosen.image} · {formatBytes(chosen.size_bytes)} · its installed packages, not
-            the volumes of {chosen.workspace_name}
+            {chosen.image} · {formatBytes(chosen.size_bytes)} · its installed packages, not the
+            volumes of {chosen.workspace_name}
           </div>
         </>
       ) : (

@@ -98,43 +98,40 @@ export async function askSnapshotTag(workspace: IWorkspace): Promise<string | nu
   return result.button.accept ? (result.value ?? '') : null;
 }
 
-/** Ask before deleting a snapshot; resolves to whether to go ahead. */
-export async function confirmSnapshotDelete(snapshot: ISnapshot): Promise<boolean> {
-  const body = element('div', { className: 'wl-DeleteBody' });
-  body.appendChild(
-    element('p', {
-      testid: 'wl-snapshot-delete-text',
-      text:
-        `Delete the snapshot ${snapshot.tag} of ${snapshot.workspace_name} (${snapshot.image})? ` +
-        'Its image goes, and no workspace can start from it again (cannot be undone). ' +
-        'Workspaces and their volumes are not touched.'
-    })
-  );
+/**
+ * Ask a yes-or-no question that warns (Cancel is the default); `id` names the test ids
+ * `<id>-text`, `<id>-cancel` and `<id>-confirm`. Resolves to whether to go ahead.
+ */
+async function confirmAction(
+  title: string,
+  text: string,
+  label: string,
+  id: string
+): Promise<boolean> {
   const dialog = new Dialog({
-    title: 'Delete snapshot',
-    body: new Widget({ node: body }),
-    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })],
+    title,
+    body: new Widget({ node: element('p', { testid: `${id}-text`, text }) }),
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label })],
     defaultButton: 0
   });
-  tagButtons(dialog, ['wl-snapshot-delete-cancel', 'wl-snapshot-delete-confirm']);
+  tagButtons(dialog, [`${id}-cancel`, `${id}-confirm`]);
   return (await dialog.launch()).button.accept;
 }
 
+/** Ask before deleting a snapshot; resolves to whether to go ahead. */
+export function confirmSnapshotDelete(snapshot: ISnapshot): Promise<boolean> {
+  const text =
+    `Delete the snapshot ${snapshot.tag} of ${snapshot.workspace_name} (${snapshot.image})? ` +
+    'Its image goes, and no workspace can start from it again (cannot be undone). ' +
+    'Workspaces and their volumes are not touched.';
+  return confirmAction('Delete snapshot', text, 'Delete', 'wl-snapshot-delete');
+}
+
 /** Ask before stopping: its running kernels end. Resolves to whether to go ahead. */
-export async function confirmStop(workspace: IWorkspace): Promise<boolean> {
-  const text = element('p', {
-    testid: 'wl-stop-text',
-    text:
-      `Stop ${workspace.name}? Its running kernels end: what is only in their memory ` +
-      '(variables, unsaved outputs) is lost. Its files in /home/jovyan/work and /models stay, ' +
-      'and its GPUs are freed; start it again from this panel.'
-  });
-  const dialog = new Dialog({
-    title: 'Stop workspace',
-    body: new Widget({ node: text }),
-    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Stop' })],
-    defaultButton: 0
-  });
-  tagButtons(dialog, ['wl-stop-cancel', 'wl-stop-confirm']);
-  return (await dialog.launch()).button.accept;
+export function confirmStop(workspace: IWorkspace): Promise<boolean> {
+  const text =
+    `Stop ${workspace.name}? Its running kernels end: what is only in their memory ` +
+    '(variables, unsaved outputs) is lost. Its files in /home/jovyan/work and /models stay, ' +
+    'and its GPUs are freed; start it again from this panel.';
+  return confirmAction('Stop workspace', text, 'Stop', 'wl-stop');
 }

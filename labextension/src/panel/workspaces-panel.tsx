@@ -149,10 +149,7 @@ export class WorkspacesPanel extends ReactWidget {
         {this._model.loaded && workspaces.length === 0 && (
           <div className="wl-Empty" data-testid="wl-panel-empty">
             <p>No workspaces yet.</p>
-            <button
-              className="jp-Button jp-mod-styled jp-mod-accept"
-              onClick={() => this._onNew()}
-            >
+            <button className="jp-Button jp-mod-styled jp-mod-accept" onClick={() => this._onNew()}>
               New GPU workspace
             </button>
           </div>

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
+from tests.unit.fakes import ManualClock
 from workspace_launcher.images.build_progress import BuildProgress, stage_title
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_message_names_the_image_actually_building():
@@ -51,7 +44,7 @@ def test_each_image_gets_its_share_by_its_last_build_time():
 
 
 def test_a_silent_step_moves_with_the_clock_at_the_estimates_pace_and_stops_short():
-    clock = Clock()
+    clock = ManualClock()
     progress = BuildProgress(["pytorch"], estimate_seconds=100, clock=clock)
     progress.begin("pytorch")
     progress.line("Step 2/2 : RUN pip install torch")  # then silence
@@ -65,7 +58,7 @@ def test_a_silent_step_moves_with_the_clock_at_the_estimates_pace_and_stops_shor
 
 
 def test_the_fraction_never_goes_back():
-    clock = Clock()
+    clock = ManualClock()
     progress = BuildProgress(["jupyter", "demo"], estimate_seconds=10, clock=clock)
     progress.begin("jupyter")
     clock.now += 9

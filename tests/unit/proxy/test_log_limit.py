@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+from tests.unit.fakes import ManualClock
 from workspace_launcher.proxy.log_limit import DEFAULT_INTERVAL, OncePerInterval
 
 A, B = "aaaaaaaaaaaa", "bbbbbbbbbbbb"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_first_line_is_due_then_none_until_the_interval_passes():
-    clock = Clock()
+    clock = ManualClock()
     limit = OncePerInterval(60, clock)
     assert limit.due(A) == 0
     for _ in range(50):  # a tab polling in the same minute
@@ -28,7 +21,7 @@ def test_the_first_line_is_due_then_none_until_the_interval_passes():
 
 
 def test_keys_are_counted_apart():
-    clock = Clock()
+    clock = ManualClock()
     limit = OncePerInterval(60, clock)
     assert limit.due(A) == 0
     assert limit.due(B) == 0
@@ -39,7 +32,7 @@ def test_keys_are_counted_apart():
 
 
 def test_keys_quiet_for_two_intervals_are_forgotten():
-    clock = Clock()
+    clock = ManualClock()
     limit = OncePerInterval(10, clock)
     for key in range(100):
         limit.due(key)

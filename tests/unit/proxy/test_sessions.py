@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from tests.unit.fakes import ManualClock
 from workspace_launcher.proxy.sessions import WorkspaceSessions
 
 A, B = "aaaaaaaaaaaa", "bbbbbbbbbbbb"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return ManualClock()
 
 
 @pytest.fixture
