@@ -18,9 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 import requests
 
-from workspace_launcher.images.build_history import BuildEstimate
 from workspace_launcher.notebook.workspace_list import ACTIVE, WorkspaceList
-from workspace_launcher.workspaces.build_reporting import describe_estimate
 
 
 class LauncherClient:
@@ -251,9 +249,22 @@ def profile_label(profile: dict) -> str:
     what that takes."""
     if profile["built"]:
         return f"{profile['display_name']} (built)"
-    stated = profile.get("build_estimate")
-    said = describe_estimate(BuildEstimate(**stated)) if stated else ""
+    said = describe_estimate(profile.get("build_estimate"))
     return f"{profile['display_name']} (will build" + (f": {said})" if said else ")")
+
+
+def describe_estimate(estimate: dict | None) -> str:
+    """``Profile.build_estimate`` in words, as the dialog says it (format.ts describeEstimate):
+    the widget is a client of the REST API and imports nothing of the server."""
+    if not estimate:
+        return ""
+    minutes = round(estimate["seconds"] / 60)
+    size = estimate["size_bytes"] / 1e9
+    parts = ["under a minute" if minutes < 1 else f"about {minutes} min"]
+    if estimate["size_bytes"]:
+        parts.append(f"{size:.1f} GB" if size < 10 else f"{round(size)} GB")
+    source = "from its last build" if estimate["source"] == "last build" else "the profile's estimate"
+    return f"{', '.join(parts)} ({source})"
 
 
 def _field_errors(body: dict) -> str:
