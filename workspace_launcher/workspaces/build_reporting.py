@@ -29,13 +29,18 @@ def format_minutes(seconds: float) -> str:
     return "under a minute" if minutes < 1 else f"about {minutes} min"
 
 
+def time_and_size(estimate: BuildEstimate) -> str:
+    """E.g. "about 4 min, 2.1 GB"."""
+    size = f", {format_bytes(estimate.size_bytes)}" if estimate.size_bytes else ""
+    return f"{format_minutes(estimate.seconds)}{size}"
+
+
 def describe_estimate(estimate: BuildEstimate | None) -> str:
     """E.g. "about 4 min, 2.1 GB (from its last build)"; "" without an estimate."""
     if estimate is None:
         return ""
     source = "from its last build" if estimate.source == "last build" else "the profile's estimate"
-    size = f", {format_bytes(estimate.size_bytes)}" if estimate.size_bytes else ""
-    return f"{format_minutes(estimate.seconds)}{size} ({source})"
+    return f"{time_and_size(estimate)} ({source})"
 
 
 class BuildReporter:
@@ -79,8 +84,7 @@ class BuildReporter:
     def message(self) -> str:
         if self.progress is None:
             return self.report.workspace.message or "building"
-        said = describe_estimate(self.estimate)
-        return self.progress.message() + (f"; {said.split(' (')[0]} in all" if said else "")
+        return self.progress.message() + (f"; {time_and_size(self.estimate)} in all" if self.estimate else "")
 
     def _report(self, *, log_line: str | None = None, quiet: bool = False) -> None:
         self.report(Status.BUILDING, self.message(), progress=self.percent(), log_line=log_line, quiet=quiet)
