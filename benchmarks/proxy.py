@@ -341,7 +341,8 @@ def report(args: argparse.Namespace, f: dict, labels: dict[str, str], sizes: lis
         ("Paths interleaved (round robin, rotating which goes first). HTTP: aiohttp, one kept-alive "
          f"connection per path. GET: {args.requests} timed `GET api/status` per path after {args.warmup} warm-up; "
          f"host CPU per GET from {args.cpu_requests} more per path, not interleaved. Downloads: "
-         f"{args.downloads} per path and size, median throughput, worst RSS growth of the host server "
+         f"{args.downloads} per path and size, each after {args.settle_s:g} s of quiet, median throughput, "
+         "worst RSS growth of the host server "
          f"(sampled every {args.sample_ms:g} ms). Execute: {args.executes} `1+1` per path after "
          f"{args.warmup_executes} warm-up, one kernel per path, request to `execute_reply` over the channels WebSocket."),
         "",
@@ -465,6 +466,10 @@ async def run(args: argparse.Namespace) -> int:
             for i in range(args.downloads):
                 for path, streamed in rotated(variants, i):
                     key = "jsp_streamed" if streamed else path.name
+                    # Each download finds the workspace idle: its Jupyter frees the last file's
+                    # buffers (several times the file, read whole and base64-coded) after answering,
+                    # which slowed whichever path came next, and not each path alike.
+                    await asyncio.sleep(args.settle_s)
                     outcome = await download(path, f"files/{name}", size, server, args.sample_ms / 1000, streamed)
                     runs.setdefault(key, []).append(outcome)
                     print(f"  {key}: {json.dumps(outcome)}", file=sys.stderr)
@@ -545,6 +550,8 @@ def main() -> int:
                         help="a second download size, under the 100 MiB that jupyter-server-proxy's client "
                              "accepts (0: none)")
     parser.add_argument("--downloads", type=int, default=5, help="downloads per path and size (medians)")
+    parser.add_argument("--settle-s", type=float, default=1.0,
+                        help="seconds of quiet before each download, so each finds the workspace idle")
     parser.add_argument("--sample-ms", type=float, default=20, help="RSS sampling interval during downloads")
     parser.add_argument("--executes", type=int, default=200, help="timed kernel executes per path")
     parser.add_argument("--warmup-executes", type=int, default=20, help="untimed kernel executes per path first")

@@ -203,7 +203,20 @@ class EchoHandler(web.RequestHandler):
             self.write(b"0123456789")
             await self.flush()
             self.request.connection.stream.close()
-        elif name == "endless":  # until the reader goes away
+        elif name == "broken-big":  # a download big enough to be spliced, cut short
+            self.set_header("Content-Type", "application/octet-stream")  # tornado's default, HTML, is redacted
+            self.set_header("Content-Length", str(64 * MIB))
+            self.write(b"x" * (6 * MIB))
+            await self.flush()
+            self.request.connection.stream.close()
+        elif name == "big-page":  # an HTML page too big to splice: the token is still redacted
+            self.set_header("Content-Type", "text/html")
+            self.set_header("Content-Length", str(8 * MIB + len(ECHO_TOKEN)))
+            self.write(b" " * (8 * MIB) + ECHO_TOKEN.encode())
+        elif name in ("endless", "endless-big"):  # until the reader goes away
+            if name == "endless-big":  # a length announced: the proxy splices it
+                self.set_header("Content-Type", "application/octet-stream")
+                self.set_header("Content-Length", str(2**40))
             try:
                 while True:
                     self.write(b"x" * 65536)

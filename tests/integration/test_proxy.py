@@ -195,11 +195,17 @@ async def upload(client, url: str, path, headers: dict) -> float:
     return time.monotonic() - started
 
 
-async def download(client, url: str, headers: dict) -> tuple[str, float]:
+async def download(client, url: str, headers: dict, *, spliced: bool | None = None) -> tuple[str, float]:
+    """The body's SHA-256 and the seconds it took; ``spliced``: whether the proxy must have relayed
+    it in the kernel (proxy.splice), which closes the browser's connection after it."""
     digest = hashlib.sha256()
     started = time.monotonic()
+    if spliced is not None:  # as browsers ask; tornado's client would ask to close otherwise
+        headers = {**headers, "Connection": "keep-alive"}
     response = await fetch(client, url, headers=headers, streaming_callback=digest.update, request_timeout=300)
     assert response.code == 200, response.code
+    if spliced is not None:
+        assert (response.headers.get("Connection", "").lower() == "close") is spliced, response.headers
     return digest.hexdigest(), time.monotonic() - started
 
 
@@ -217,8 +223,14 @@ async def test_100_mb_streams_both_ways_without_growing_the_host(host, workspace
     assert result.output.decode().split()[0] == sha256
     with RssSampler() as download_rss:  # a same-origin read, as the workspace's JupyterLab makes it
         same_origin = {**session.cookie, "Sec-Fetch-Site": "same-origin"}
-        downloaded, down_proxied = await download(client, host.at(workspace.id, "files/big.bin"), same_origin)
+        downloaded, down_proxied = await download(client, host.at(workspace.id, "files/big.bin"), same_origin,
+                                                  spliced=True)
     assert downloaded == sha256
+    # Below the splice threshold a file streams through Python, on a connection kept alive.
+    small_sha256 = random_file(tmp_path / "small.bin", 1)
+    await upload(client, host.at(workspace.id, "api/contents/small.bin"), tmp_path / "small.bin", own)
+    small, _ = await download(client, host.at(workspace.id, "files/small.bin"), same_origin, spliced=False)
+    assert small == small_sha256
 
     up_direct = await upload(client, direct + "api/contents/direct.bin", local, auth(upstream.token))
     _, down_direct = await download(client, direct + "files/direct.bin", auth(upstream.token))
@@ -337,21 +349,34 @@ async def test_origin_wide_response_headers_never_cross(host, echo, client):
         assert name not in response.headers, name
 
 
-async def test_broken_responses_and_departed_browsers_end_both_sides(host, echo, client):
+@pytest.mark.parametrize("broken, endless, left_after", [
+    ("broken", "endless", 4 * MIB),  # streamed through Python
+    ("broken-big", "endless-big", 8 * MIB),  # a length announced, octets: spliced in the kernel
+])
+async def test_broken_responses_and_departed_browsers_end_both_sides(host, echo, client, broken, endless, left_after):
     session = await open_session(client, host, ECHO_ID)
     with pytest.raises(HTTPClientError) as info:  # cut short as the workspace did: no hang, no "complete" body
-        await client.fetch(HTTPRequest(host.at(ECHO_ID, "broken"), headers=session.cookie, request_timeout=10))
+        await client.fetch(HTTPRequest(host.at(ECHO_ID, broken), headers=session.cookie, request_timeout=20))
     assert info.value.code == 599
     received = []
 
     def leave(chunk: bytes) -> None:
         received.append(len(chunk))
-        if sum(received) > 4 * MIB:
+        if sum(received) > left_after:
             raise ConnectionAbortedError("the browser tab was closed")
 
     with pytest.raises(HTTPClientError):
-        await client.fetch(HTTPRequest(host.at(ECHO_ID, "endless"), headers=session.cookie, streaming_callback=leave))
+        await client.fetch(HTTPRequest(host.at(ECHO_ID, endless), headers=session.cookie, streaming_callback=leave))
     assert await wait_for(lambda: {"endless": "reader gone"} in echo)  # the proxy lets go of the workspace too
+    assert (await fetch(client, host.at(ECHO_ID, "anything"), headers=session.cookie)).code == 200
+
+
+async def test_a_big_page_is_never_spliced_its_token_is_redacted(host, echo, client):
+    session = await open_session(client, host, ECHO_ID)
+    page = await fetch(client, host.at(ECHO_ID, "big-page"), headers={**session.cookie, "Connection": "keep-alive"},
+                       request_timeout=20)
+    assert page.code == 200 and len(page.body) == 8 * MIB  # the token taken out
+    assert ECHO_TOKEN.encode() not in page.body and page.headers.get("Connection", "").lower() != "close"
 
 
 async def test_websockets_relay_both_ways_with_close_codes(host, echo, client):

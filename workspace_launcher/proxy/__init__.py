@@ -5,7 +5,8 @@
 - ``host``: the host origin's side, the handshake's first half (``open/<id>``) and the old
   ``workspaces/<id>/`` route (served only with the admin's same-origin opt-in);
 - ``workspace_origin``: a workspace's own origin, the handshake's second half and the proxy;
-- ``relay``: the streaming HTTP and WebSocket relay both proxies share, over ``client`` (the one
+- ``relay``: the streaming HTTP relay both proxies share, with ``websocket_relay`` (its WebSocket
+  half) and ``splice`` (big downloads socket to socket in the kernel), over ``client`` (the one
   aiohttp session to workspaces); ``pages``: the proxy's own error answers; ``rules`` and
   ``policy``: the pure rules of what crosses, and of which browser requests may;
   ``log_limit``: once-per-interval log lines for the tabs left open on an ended workspace.

@@ -5,8 +5,10 @@ Bodies stream both ways with backpressure: a request body goes from ``data_recei
 small bounded queue into aiohttp; a response goes out chunk by chunk as aiohttp receives it,
 handed to tornado at once and waited for only when ``RELAY_HIGH_WATER`` bytes are still on their
 way to the browser; aiohttp goes on reading the workspace meanwhile, until its buffer holds twice
-``client.UPSTREAM_READ_BUFFER``, so the two sockets overlap. HTML is streamed through a redactor of the workspace's token, which Jupyter writes into
-the pages it serves a token-authenticated caller (JupyterLab's page config, error pages).
+``client.UPSTREAM_READ_BUFFER``, so the two sockets overlap. HTML is streamed through a redactor
+of the workspace's token, which Jupyter writes into the pages it serves a token-authenticated
+caller (JupyterLab's page config, error pages). A big download of known length is relayed in the
+kernel instead (``splice``); the WebSocket half is ``websocket_relay``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
-from tornado import httputil, web, websocket
-from tornado.iostream import StreamClosedError
+from tornado import httputil, web
+from tornado.iostream import SSLIOStream, StreamClosedError
 
 from workspace_launcher.api.handlers import LauncherContext
 from workspace_launcher.errors import Conflict, LauncherError, NotFound
@@ -38,6 +40,8 @@ from workspace_launcher.proxy.rules import (
     valid_content_length,
     within,
 )
+from workspace_launcher.proxy.splice import UpstreamEnded, can_splice, response_head, splice_between
+from workspace_launcher.proxy.websocket_relay import WebSocketRelay
 from workspace_launcher.workspaces.upstream import Upstream
 
 ROUTE = "/workspace-launcher/workspaces/"
@@ -76,7 +80,7 @@ async def running_upstream(manager, owner: str, workspace_id: str, *, existed: b
 RELAY_HIGH_WATER = 1024 * 1024
 
 
-class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
+class ProxyRelay(LauncherContext, WebSocketRelay):
     """Relays one request (or WebSocket) to ``self._target``, which ``prepare`` sets.
 
     Subclasses decide who may come in (``prepare``), which browser cookies go on
@@ -227,6 +231,9 @@ class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
         complete = False
         try:
             redact = self._copy_response_head(response, self._target)
+            if (length := self._splice_length(response, redact is not None)) is not None:
+                await self._splice(response, length)
+                return
             unflushed = 0
             async for chunk in response.content.iter_any():  # as received: no re-slicing into copies
                 if chunk := redact(chunk) if redact else chunk:
@@ -258,6 +265,39 @@ class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
                 response.close()
         self.manager.record_activity(self._target.workspace_id)
         self.finish()
+
+    def _splice_length(self, response: aiohttp.ClientResponse, redacting: bool) -> int | None:
+        """The body length to relay in the kernel (``splice``), or None to stream it here."""
+        transport = response.connection.transport if response.connection is not None else None
+        if transport is None or transport.get_extra_info("socket") is None:
+            return None
+        return can_splice(method=self.request.method or "", http_version=self.request.version,
+                          status=response.status, headers=response.headers.items(), redacting=redacting,
+                          browser_tls=isinstance(self.request.connection.stream, SSLIOStream))  # type: ignore[union-attr]
+
+    async def _splice(self, response: aiohttp.ClientResponse, length: int) -> None:
+        """Send the head and what aiohttp already holds of the body, then the rest socket to
+        socket in the kernel; both connections close after (``proxy.splice``)."""
+        assert self._target is not None and response.connection is not None
+        transport = response.connection.transport
+        held = response.content.read_nowait()  # may resume aiohttp's reading: pause it after
+        transport.pause_reading()
+        head = response_head(self.get_status(), self._reason, self._headers.get_all())
+        browser = self.detach()
+        try:
+            await browser.write(head + held)
+            await splice_between(transport.get_extra_info("socket").fileno(), browser.socket.fileno(),
+                                 length - len(held))
+        except UpstreamEnded as e:  # the head is gone: all that is left is to cut it short
+            self.log.warning("workspace %s broke off a response: %s", self._target.workspace_id, e)
+        except (StreamClosedError, OSError):  # the browser left
+            self.log.debug("browser left during a spliced %s of %s", self.request.method, self.request.path)
+        else:
+            self.manager.record_activity(self._target.workspace_id)
+        finally:
+            browser.close()
+            response.close()
+            self._log()
 
     def _copy_response_head(self, response: aiohttp.ClientResponse, target: Target) -> Redactor | None:
         """Status and headers from the workspace: Location and Set-Cookie kept inside it, and
@@ -295,70 +335,6 @@ class ProxyRelay(LauncherContext, websocket.WebSocketHandler):
         await self._relay()
 
     head = put = patch = delete = options = post
-
-    # -- WebSocket --------------------------------------------------------------------------
-    async def _open_websocket(self) -> None:
-        """Connect upstream first, so the browser gets the subprotocol the workspace chose, or
-        the workspace's refusal (a missing kernel's 404) as the answer to its upgrade."""
-        assert self._target is not None
-        offered = [p.strip() for p in self.request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-        offered = [p for p in offered if p]
-        try:
-            self._ws = await upstream_session().ws_connect(
-                self._target.url("ws"), headers=self._upstream_headers(self._target), protocols=offered,
-                max_msg_size=0,
-            )
-        except aiohttp.WSServerHandshakeError as e:
-            raise web.HTTPError(e.status if 400 <= e.status < 600 else 502,
-                                "the workspace refused the WebSocket: %s", e.message) from e
-        except aiohttp.ClientError as e:
-            raise web.HTTPError(503, "workspace %s is not answering", self._target.workspace_id) from e
-        try:
-            await websocket.WebSocketHandler.get(self)  # returns when the WebSocket is over
-        finally:
-            if self.get_status() != 101:  # refused here (Origin, version): close the workspace's side
-                await self._ws.close()
-
-    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        return self._ws.protocol if self._ws is not None else None
-
-    def open(self, *args: str, **kwargs: str) -> None:
-        # Kernel replies are bursts of small messages; with Nagle's algorithm on, each after the
-        # first waits for the browser's delayed ACK (40 ms). aiohttp's upstream side has it off.
-        self.set_nodelay(True)
-        self._keep(asyncio.ensure_future(self._from_upstream()))
-
-    async def _from_upstream(self) -> None:
-        """Workspace to browser, message by message, until either side closes."""
-        assert self._ws is not None and self._target is not None
-        code, reason = None, None
-        while True:
-            message = await self._ws.receive()
-            if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                self.manager.record_activity(self._target.workspace_id)
-                try:
-                    await self.write_message(message.data, binary=message.type is aiohttp.WSMsgType.BINARY)
-                except websocket.WebSocketClosedError:
-                    break
-            else:  # CLOSE carries the workspace's code and reason; CLOSED and ERROR end it too
-                if message.type is aiohttp.WSMsgType.CLOSE:
-                    code, reason = message.data, message.extra
-                else:
-                    code = self._ws.close_code
-                break
-        self.close(sendable_close_code(code), reason)
-
-    async def on_message(self, message: str | bytes) -> None:
-        """Browser to workspace; tornado reads the next message only once this one is sent."""
-        assert self._ws is not None and self._target is not None
-        self.manager.record_activity(self._target.workspace_id)
-        try:
-            if isinstance(message, bytes):
-                await self._ws.send_bytes(message)
-            else:
-                await self._ws.send_str(message)
-        except (ConnectionError, aiohttp.ClientError):
-            self.close(1011, "the workspace's end of the WebSocket is gone")
 
     def on_close(self) -> None:
         """The browser left: close the workspace's side with the browser's code (WebSocket), or
