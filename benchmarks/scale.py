@@ -12,7 +12,8 @@ Measured, each beside its baseline in the same run:
 * 10 concurrent launches of ``minimal`` through the REST API (POST, then poll every 0.2 s until running)
   against 10 concurrent bare ``docker run``s of the same image and Jupyter command, each waited
   for with the same readiness probe, in ``--launch-rounds`` rounds that alternate which goes
-  first (medians); and how far apart their container creations landed;
+  first, each side after ``--settle-s`` seconds of quiet (medians); and how far apart their
+  container creations landed;
 * host-server CPU per ``GET workspaces/{id}`` (psutil, user + system) on both servers, beside
   the host's cheapest authenticated request (``GET /api/status``), and dockerd's CPU meanwhile,
   each sent as a browser sends it (the token and the host's login cookie) and taken in turns
@@ -24,7 +25,7 @@ Measured, each beside its baseline in the same run:
 * host memory per idle workspace: the watching server's RSS growth over the launches, and the
   containers' own memory (the engine's stats).
 
-    python benchmarks/scale.py [--workspaces 50] [--requests 1000] [--rounds 10] [--launch-rounds 3]
+    python benchmarks/scale.py [--workspaces 50] [--requests 1000] [--rounds 10] [--launch-rounds 4] [--settle-s 10]
 
 Prints a table and writes benchmarks/results/scale.md and scale.json. Exits 1 if a goal is missed.
 """
@@ -291,6 +292,9 @@ async def run(args: argparse.Namespace) -> dict:
             last = i == args.launch_rounds - 1
             turn: dict = {}
             for side in (("bare", "launcher") if i % 2 == 0 else ("launcher", "bare")):
+                # The engine goes on tearing the last side's ten containers down (and their
+                # volumes) after the removals return: each side starts on a quiet engine.
+                await asyncio.sleep(args.settle_s)
                 if side == "bare":
                     turn["bare_s"], bare_ids = await bare_runs(client, image, CONCURRENT)
                     turn["bare_create_spread_s"] = creation_spread(client, bare_ids)
@@ -399,7 +403,9 @@ def main() -> int:
     parser.add_argument("--workspaces", type=int, default=50)
     parser.add_argument("--requests", type=int, default=1000, help="GETs per CPU figure (and half as many lists)")
     parser.add_argument("--rounds", type=int, default=10, help="turns the CPU figures' GETs are split into")
-    parser.add_argument("--launch-rounds", type=int, default=3,
+    parser.add_argument("--settle-s", type=float, default=10.0,
+                        help="seconds of quiet before each side of a launch round")
+    parser.add_argument("--launch-rounds", type=int, default=4,
                         help="rounds of 10 concurrent launches against 10 bare runs, alternating which goes first")
     args = parser.parse_args()
     figures = asyncio.run(run(args))
@@ -413,7 +419,7 @@ def main() -> int:
     (RESULTS / "scale.md").write_text(
         f"# Scale and cost on one host ({stamp})\n\n{environment}; `python benchmarks/scale.py "
         f"--workspaces {args.workspaces} --requests {args.requests} --rounds {args.rounds} "
-        f"--launch-rounds {args.launch_rounds}`\n\n{table}\n\n{launch_rounds(figures)}\n")
+        f"--launch-rounds {args.launch_rounds} --settle-s {args.settle_s:g}`\n\n{table}\n\n{launch_rounds(figures)}\n")
     (RESULTS / "scale.json").write_text(json.dumps({"when": stamp, "environment": environment,
                                                     "args": vars(args), "figures": figures}, indent=2) + "\n")
     return 0 if met else 1

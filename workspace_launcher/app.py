@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Unicode, default
+from traitlets import Bool, Unicode, default
 
 from workspace_launcher.api.handlers import default_handlers as api_handlers
 from workspace_launcher.catalog.datasets import DatasetCatalog
@@ -40,6 +40,13 @@ class WorkspaceLauncherApp(ExtensionApp):
         server. Each owner sees and reaches only their own workspaces.""",
     ).tag(config=True)
 
+    serve_each_caller = Bool(
+        False,
+        help="""Serve each caller as the owner its identity names, instead of one owner for the
+        whole server; no proxy is served. The broker (``workspace-launcher broker``) sets this:
+        there the identity is the kernel's peer credentials of the caller.""",
+    ).tag(config=True)
+
     @default("owner")
     def _default_owner(self) -> str:
         return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
@@ -55,7 +62,8 @@ class WorkspaceLauncherApp(ExtensionApp):
         sessions = WorkspaceSessions(parent=self)
         manager.ended_callbacks.append(sessions.revoke)  # a stopped workspace's sessions end with it
         self.settings.update(
-            workspace_launcher_manager=manager, workspace_launcher_owner=self.owner,
+            workspace_launcher_manager=manager,
+            workspace_launcher_owner=None if self.serve_each_caller else self.owner,
             workspace_launcher_origins=self.origins, workspace_launcher_sessions=sessions,
         )
         if self.origins.same_origin:
@@ -63,6 +71,10 @@ class WorkspaceLauncherApp(ExtensionApp):
                 "workspace_launcher: WorkspaceOrigins.same_origin is on: pages served by workspaces run "
                 "with this server's authority in the browser (kernels and terminals here, every workspace)"
             )
+        if self.serve_each_caller:
+            self.log.info("workspace_launcher: serving each caller as its own owner, %d profiles",
+                          len(manager.profiles.all()))
+            return
         self.log.info("workspace_launcher: owner %s, %d profiles, workspaces at %s", self.owner,
                       len(manager.profiles.all()), "this origin" if self.origins.same_origin else self.origins.url_template)
 
@@ -70,13 +82,16 @@ class WorkspaceLauncherApp(ExtensionApp):
         from workspace_launcher.proxy.host import host_handlers
         from workspace_launcher.proxy.workspace_origin import serve_workspace_origins
 
+        if self.serve_each_caller:  # the broker: the REST API only; the proxy runs in each user's server
+            self.handlers.extend(api_handlers)
+            return
         self.handlers.extend(api_handlers + host_handlers)
         if not self.origins.same_origin:
             serve_workspace_origins(self.serverapp.web_app, self.origins.template, self.serverapp.base_url)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         self.settings["workspace_launcher_manager"].watch_engine()
-        self.culler.start(owner=self.owner)
+        self.culler.start(owner=None if self.serve_each_caller else self.owner)
 
     async def stop_extension(self) -> None:
         from workspace_launcher.proxy.client import close as close_proxy

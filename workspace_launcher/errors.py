@@ -36,6 +36,12 @@ class InvalidFields(InvalidRequest):
         self.errors = errors
 
 
+class Forbidden(LauncherError):
+    """The caller may not do this at all, whatever its input (a caller the broker cannot identify)."""
+
+    status_code = 403
+
+
 class NotFound(LauncherError):
     """No such workspace, profile, dataset or image (for this owner)."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from workspace_launcher import __version__
+from workspace_launcher.admin.cli_broker import broker
 from workspace_launcher.admin.cli_models import models
 from workspace_launcher.admin.cli_network import network
 from workspace_launcher.admin.cli_progress import follow_build, follow_launch
@@ -294,6 +295,7 @@ def snapshot_command(obj: Context, workspace_id: str, tag: str | None) -> None:
     say(asyncio.run(obj.manager.snapshot(owner=obj.owner, workspace_id=workspace_id, tag=tag)))
 
 
+main.add_command(broker)
 main.add_command(models)
 main.add_command(network)
 main.add_command(snapshots)

@@ -68,7 +68,23 @@ class LauncherContext:
 
     @property
     def owner(self) -> str:
-        return self.settings["workspace_launcher_owner"]  # type: ignore[attr-defined]
+        """The server's one owner; at the broker (no owner set), the caller the kernel names."""
+        owner = self.settings["workspace_launcher_owner"]  # type: ignore[attr-defined]
+        if owner is not None:
+            return owner
+        caller = getattr(self, "broker_caller", None)
+        if caller is None:  # asked before the caller is known: never fall back to anyone
+            raise web.HTTPError(403, "the caller is not known yet")
+        return caller.user
+
+    @property
+    def watched_owner(self) -> str | None:
+        """Whose workspaces this caller may see, read the logs of and stop: its own; at the
+        broker, an admin's are everyone's (``None``). Start, delete and snapshot stay the owner's."""
+        caller = getattr(self, "broker_caller", None)
+        if caller is not None and caller.admin and self.settings["workspace_launcher_owner"] is None:  # type: ignore[attr-defined]
+            return None
+        return self.owner
 
 
 def allowed_methods(handler: type[web.RequestHandler]) -> list[str]:
@@ -154,7 +170,7 @@ class WorkspacesHandler(LauncherHandler):
     @authorized
     @answers_errors
     async def get(self) -> None:
-        self.finish(json.dumps([self.view(w) for w in await self.manager.list(owner=self.owner)]))
+        self.finish(json.dumps([self.view(w) for w in await self.manager.list(owner=self.watched_owner)]))
 
     @web.authenticated
     @authorized
@@ -175,7 +191,7 @@ class WorkspaceHandler(LauncherHandler):
     @authorized
     @answers_errors
     async def get(self, workspace_id: str) -> None:
-        self.finish(json.dumps(self.view(await self.manager.get(owner=self.owner, workspace_id=workspace_id))))
+        self.finish(json.dumps(self.view(await self.manager.get(owner=self.watched_owner, workspace_id=workspace_id))))
 
     @web.authenticated
     @authorized
@@ -206,8 +222,11 @@ class WorkspaceActionHandler(LauncherHandler):
             self.set_header("Location", f"{self.base_url}workspace-launcher/api/workspaces/{workspace_id}")
             self.finish(json.dumps({"image": image}))
             return
-        method = self.manager.stop if action == "stop" else self.manager.start
-        self.finish(json.dumps(self.view(await method(owner=self.owner, workspace_id=workspace_id))))
+        if action == "stop":
+            stopped = await self.manager.stop(owner=self.watched_owner, workspace_id=workspace_id)
+            self.finish(json.dumps(self.view(stopped)))
+            return
+        self.finish(json.dumps(self.view(await self.manager.start(owner=self.owner, workspace_id=workspace_id))))
 
 
 class SnapshotsHandler(LauncherHandler):
@@ -236,7 +255,7 @@ class LogsHandler(LauncherHandler):
         tail = self.get_query_argument("tail", "200")
         if not _TAIL_RE.fullmatch(tail) or not 0 < int(tail) <= MAX_TAIL:
             raise InvalidRequest(f"tail must be a number of lines from 1 to {MAX_TAIL}", field="tail")
-        logs = await self.manager.logs(owner=self.owner, workspace_id=workspace_id, tail=int(tail))
+        logs = await self.manager.logs(owner=self.watched_owner, workspace_id=workspace_id, tail=int(tail))
         self.finish(json.dumps({"logs": logs}))
 
 

@@ -53,7 +53,8 @@ class IdleCuller(LoggingConfigurable):
         super().__init__(**kwargs)
         self._task: asyncio.Task | None = None
 
-    def start(self, *, owner: str) -> None:
+    def start(self, *, owner: str | None) -> None:
+        """Cull ``owner``'s workspaces (None: everyone's, as the broker does)."""
         if self.idle_timeout > 0 and self._task is None:
             self._task = asyncio.create_task(self._run(owner))
 
@@ -63,7 +64,7 @@ class IdleCuller(LoggingConfigurable):
             await asyncio.wait([self._task])  # a stop it is making finishes or is cancelled
             self._task = None
 
-    async def _run(self, owner: str) -> None:
+    async def _run(self, owner: str | None) -> None:
         while True:
             await asyncio.sleep(self.cull_interval)
             try:
@@ -71,15 +72,15 @@ class IdleCuller(LoggingConfigurable):
             except Exception:  # keep culling on the next round; the failure is logged
                 self.log.exception("idle culling failed")
 
-    async def cull(self, *, owner: str) -> list[str]:
-        """Stop the owner's running workspaces that are idle now; returns their ids."""
+    async def cull(self, *, owner: str | None) -> list[str]:
+        """Stop the owner's (None: every owner's) running workspaces that are idle now; their ids."""
         culled = []
         client = AsyncHTTPClient()
         for workspace in await self.manager.list(owner=owner):
             if workspace.status is not Status.RUNNING:
                 continue
             try:
-                upstream = await self.manager.connection(owner=owner, workspace_id=workspace.id)
+                upstream = await self.manager.connection(owner=workspace.owner, workspace_id=workspace.id)
             except LauncherError as e:  # stopped or gone meanwhile: leave it be
                 self.log.debug("cannot read activity of %s: %s", workspace.id, e)
                 continue
@@ -94,6 +95,6 @@ class IdleCuller(LoggingConfigurable):
             )
             if idle > self.idle_timeout and not status.get("connections"):
                 self.log.info("stopping idle workspace %s (%s): idle %.0f s", workspace.id, workspace.name, idle)
-                await self.manager.stop(owner=owner, workspace_id=workspace.id)
+                await self.manager.stop(owner=workspace.owner, workspace_id=workspace.id)
                 culled.append(workspace.id)
         return culled
