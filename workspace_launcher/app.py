@@ -51,6 +51,11 @@ class WorkspaceLauncherApp(ExtensionApp):
     def _default_owner(self) -> str:
         return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
+    @property
+    def one_owner(self) -> str | None:
+        """The owner of everything this server serves; None where each caller is its own."""
+        return None if self.serve_each_caller else self.owner
+
     def initialize_settings(self) -> None:
         manager = WorkspaceManager(parent=self, base_url=self.serverapp.base_url)
         event_logger = getattr(self.serverapp, "event_logger", None)
@@ -63,7 +68,7 @@ class WorkspaceLauncherApp(ExtensionApp):
         manager.ended_callbacks.append(sessions.revoke)  # a stopped workspace's sessions end with it
         self.settings.update(
             workspace_launcher_manager=manager,
-            workspace_launcher_owner=None if self.serve_each_caller else self.owner,
+            workspace_launcher_owner=self.one_owner,
             workspace_launcher_origins=self.origins, workspace_launcher_sessions=sessions,
         )
         if self.origins.same_origin:
@@ -91,7 +96,7 @@ class WorkspaceLauncherApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         self.settings["workspace_launcher_manager"].watch_engine()
-        self.culler.start(owner=None if self.serve_each_caller else self.owner)
+        self.culler.start(owner=self.one_owner)
 
     async def stop_extension(self) -> None:
         from workspace_launcher.proxy.client import close as close_proxy

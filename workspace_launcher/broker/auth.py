@@ -13,11 +13,9 @@ from jupyter_server.auth.identity import IdentityProvider, User
 from tornado import web
 from traitlets import Unicode, default
 
+from workspace_launcher.api.handlers import AUTH_RESOURCE
 from workspace_launcher.broker.identity import Caller, SystemAccounts, identify, overflow_uid, peer_credentials
 from workspace_launcher.errors import Forbidden
-
-#: The authorizer's resource name of the launcher's REST API (``api.handlers.AUTH_RESOURCE``).
-LAUNCHER_RESOURCE = "workspace_launcher"
 
 
 class PeerIdentityProvider(IdentityProvider):
@@ -82,4 +80,4 @@ class BrokerAuthorizer(Authorizer):
     jupyter_server (kernels, contents, terminals: code run as the broker's user) to no one."""
 
     def is_authorized(self, handler: web.RequestHandler, user: User, action: str, resource: str) -> bool:
-        return resource == LAUNCHER_RESOURCE and getattr(handler, "broker_caller", None) is not None
+        return resource == AUTH_RESOURCE and getattr(handler, "broker_caller", None) is not None

@@ -100,8 +100,5 @@ class BrokerServer(ServerApp):
             gid = grp.getgrnam(self.socket_group).gr_gid
         except KeyError:
             raise ConfigError(f"BrokerServer.socket_group: no group {self.socket_group!r} on this host") from None
-        os.chown(self.sock, -1, gid)
-        os.chmod(self.sock, int(self.sock_mode, 8))
+        os.chown(self.sock, -1, gid)  # the mode is ServerApp.sock_mode already, set at bind
 
-
-main = launch_new_instance = BrokerServer.launch_instance

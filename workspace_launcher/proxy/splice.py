@@ -27,6 +27,7 @@ SPLICE_MIN_BYTES = 4 * 1024 * 1024
 #: raise it to /proc/sys/fs/pipe-max-size (1 MiB by default).
 PIPE_BYTES = 1024 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 _FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 
 
@@ -104,7 +105,7 @@ async def splice_between(source_fd: int, sink_fd: int, length: int) -> int:
     try:
         with contextlib.suppress(OSError):  # a lower pipe-max-size: the default pipe still works
             fcntl.fcntl(pipe_in, _F_SETPIPE_SZ, PIPE_BYTES)
-        capacity = fcntl.fcntl(pipe_in, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+        capacity = fcntl.fcntl(pipe_in, _F_GETPIPE_SZ)
         remaining, in_pipe, moved = length, 0, 0
         while remaining or in_pipe:
             progressed = False
